@@ -1,0 +1,107 @@
+"""Event listener registries behind every `onX(cb)` / `offX(cb)` pair.
+
+In a mini-program, listeners attached right after a call returns can never miss an event,
+because JS runs them on one thread. Here the loop runs on its own thread and may emit before
+the caller has attached anything, so an event with no listener yet is kept (a bounded backlog)
+and replayed, in order, to the first listener attached for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Dict, List, Tuple
+
+__all__ = ["Listeners", "event_methods"]
+
+logger = logging.getLogger("ftcore")
+
+Listener = Callable[[Dict[str, Any]], Any]
+
+BACKLOG_LIMIT = 64
+
+
+class Listeners:
+    """Listeners per event name; `emit` runs them on the loop thread."""
+
+    def __init__(self, call_soon_threadsafe: Callable[..., Any]) -> None:
+        self._call_soon_threadsafe = call_soon_threadsafe
+        self._lock = threading.Lock()
+        self._by_name: Dict[str, List[Listener]] = {}
+        self._backlog: Dict[str, List[Dict[str, Any]]] = {}
+
+    def add(self, name: str, listener: Listener) -> None:
+        if not callable(listener):
+            raise TypeError("on%s expects a callable, got %r" % (name, listener))
+        with self._lock:
+            first = name not in self._by_name
+            self._by_name.setdefault(name, []).append(listener)
+            replay = first and bool(self._backlog.get(name))
+        if replay:
+            self._call_soon_threadsafe(self._replay, name)
+
+    def remove(self, name: str, listener: Any = None) -> None:
+        """Remove one listener, or every listener of `name` when none is given."""
+        with self._lock:
+            current = self._by_name.get(name)
+            if current is None:
+                self._by_name[name] = []
+                return
+            if listener is None:
+                current.clear()
+            elif listener in current:
+                current.remove(listener)
+
+    def has(self, name: str) -> bool:
+        return bool(self._by_name.get(name))
+
+    def emit(self, name: str, res: Dict[str, Any]) -> None:
+        """Call every listener of `name` with `res`; loop thread only."""
+        listeners = self._by_name.get(name)
+        if listeners is None or self._backlog.get(name):
+            with self._lock:
+                if name not in self._by_name or self._backlog.get(name):
+                    backlog = self._backlog.setdefault(name, [])
+                    if len(backlog) < BACKLOG_LIMIT:
+                        backlog.append(res)
+                    else:
+                        logger.warning("ftcore: no %s listener; event dropped", name)
+                    return
+                listeners = self._by_name[name]
+        for listener in tuple(listeners):
+            _call(listener, res)
+
+    def _replay(self, name: str) -> None:
+        with self._lock:
+            backlog = self._backlog.pop(name, [])
+            listeners = tuple(self._by_name.get(name, ()))
+        for res in backlog:
+            for listener in listeners:
+                _call(listener, res)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_name.clear()
+            self._backlog.clear()
+
+
+def _call(listener: Listener, res: Dict[str, Any]) -> None:
+    try:
+        listener(res)
+    except Exception:
+        logger.exception("ftcore: listener %r raised", listener)
+
+
+def event_methods(name: str) -> Tuple[Callable[..., None], Callable[..., None]]:
+    """The `onName` / `offName` method pair of a task class, backed by its `_listeners`."""
+
+    def on(self: Any, callback: Listener) -> None:
+        self._listeners.add(name, callback)
+
+    def off(self: Any, callback: Any = None) -> None:
+        self._listeners.remove(name, callback)
+
+    on.__name__, off.__name__ = "on" + name, "off" + name
+    on.__doc__ = "Call `callback(res)` on every %s event (on the loop thread)." % name
+    off.__doc__ = "Stop calling `callback` on %s events; no argument removes every one." % name
+    return on, off

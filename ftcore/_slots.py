@@ -1,0 +1,38 @@
+"""Concurrency slots: at most `limit` tasks run, the rest wait in order (loop thread only)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Deque
+
+__all__ = ["Slots"]
+
+
+class Slots:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._waiting: Deque[Callable[[], Any]] = deque()
+
+    def acquire(self, start: Callable[[], Any]) -> None:
+        """Call `start()` now if a slot is free, else when one is released."""
+        if self.used < self.limit:
+            self.used += 1
+            start()
+        else:
+            self._waiting.append(start)
+
+    def release(self) -> None:
+        """Give the slot to the next waiter, or free it."""
+        if self._waiting:
+            self._waiting.popleft()()
+        else:
+            self.used -= 1
+
+    def withdraw(self, start: Callable[[], Any]) -> bool:
+        """Forget a waiter that was aborted before its turn; True if it was waiting."""
+        try:
+            self._waiting.remove(start)
+        except ValueError:
+            return False
+        return True

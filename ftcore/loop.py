@@ -1,0 +1,277 @@
+"""A small event loop on `selectors`: one ready queue, one timer heap, fd watchers.
+
+The design is asyncio's ``_run_once`` without coroutines: each pass runs only the callbacks
+that were ready when it began, cancelled timers are dropped lazily, and the select timeout
+is the time to the next deadline, so an idle loop sleeps in the kernel and costs no CPU.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+__all__ = ["EventLoop", "Handle", "TimerHandle", "ManualClock"]
+
+logger = logging.getLogger("ftcore")
+
+Callback = Callable[..., Any]
+
+
+class Handle:
+    """A scheduled callback; `cancel()` makes the loop skip it."""
+
+    __slots__ = ("_fn", "_args", "cancelled")
+
+    def __init__(self, fn: Callback, args: Tuple[Any, ...]) -> None:
+        self._fn = fn
+        self._args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def _run(self) -> None:
+        try:
+            self._fn(*self._args)
+        except Exception:
+            logger.exception("ftcore: callback %r raised", self._fn)
+
+
+class TimerHandle(Handle):
+    """A callback due at `when` on the loop's clock; ordered by deadline, then by creation."""
+
+    __slots__ = ("when", "_seq")
+
+    def __init__(self, when: float, seq: int, fn: Callback, args: Tuple[Any, ...]) -> None:
+        super().__init__(fn, args)
+        self.when = when
+        self._seq = seq
+
+    def __lt__(self, other: "TimerHandle") -> bool:
+        return (self.when, self._seq) < (other.when, other._seq)
+
+
+class ManualClock:
+    """A clock that only moves when told to, so timeout tests need no sleeping."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class _Waker:
+    """A socketpair whose readable end wakes the selector from another thread."""
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+
+    def wake(self) -> None:
+        try:
+            self.writer.send(b"\0")
+        except (BlockingIOError, InterruptedError):
+            pass  # the pipe is full: a wake-up is already pending
+        except OSError:
+            pass  # closed during shutdown
+
+    def drain(self) -> None:
+        try:
+            while self.reader.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
+class EventLoop:
+    """Timers, fd readiness and thread-safe callbacks, run by one thread at a time."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.time = clock
+        self._selector = selectors.DefaultSelector()
+        self._ready: Deque[Handle] = deque()
+        self._timers: List[TimerHandle] = []
+        self._timer_seq = 0
+        self._readers: Dict[int, Handle] = {}
+        self._writers: Dict[int, Handle] = {}
+        self._waker = _Waker()
+        self._selector.register(self._waker.reader, selectors.EVENT_READ)
+        self._stopping = False
+        self._closed = False
+        self.thread_id: Optional[int] = None
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def call_soon(self, fn: Callback, *args: Any) -> Handle:
+        """Run `fn(*args)` on the next pass; only from the loop thread (or before it runs)."""
+        handle = Handle(fn, args)
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(self, fn: Callback, *args: Any) -> Handle:
+        """Like `call_soon`, from any thread: the loop is woken if it is asleep in select."""
+        handle = Handle(fn, args)
+        self._ready.append(handle)  # deque.append is atomic under the GIL
+        if self.thread_id != threading.get_ident():
+            self._waker.wake()
+        return handle
+
+    def call_later(self, delay: float, fn: Callback, *args: Any) -> TimerHandle:
+        """Run `fn(*args)` after `delay` seconds; from the loop thread only."""
+        return self.call_at(self.time() + delay, fn, *args)
+
+    def call_at(self, when: float, fn: Callback, *args: Any) -> TimerHandle:
+        self._timer_seq += 1
+        timer = TimerHandle(when, self._timer_seq, fn, args)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def in_loop_thread(self) -> bool:
+        return self.thread_id == threading.get_ident()
+
+    # -- fd watchers ------------------------------------------------------------------------
+
+    def add_reader(self, fd: Any, fn: Callback, *args: Any) -> None:
+        self._watch(fd, self._readers, Handle(fn, args))
+
+    def add_writer(self, fd: Any, fn: Callback, *args: Any) -> None:
+        self._watch(fd, self._writers, Handle(fn, args))
+
+    def remove_reader(self, fd: Any) -> bool:
+        return self._unwatch(fd, self._readers)
+
+    def remove_writer(self, fd: Any) -> bool:
+        return self._unwatch(fd, self._writers)
+
+    def _watch(self, fd: Any, table: Dict[int, Handle], handle: Handle) -> None:
+        fileno = fd if isinstance(fd, int) else fd.fileno()
+        table[fileno] = handle
+        self._update_registration(fileno)
+
+    def _unwatch(self, fd: Any, table: Dict[int, Handle]) -> bool:
+        fileno = fd if isinstance(fd, int) else fd.fileno()
+        if table.pop(fileno, None) is None:
+            return False
+        self._update_registration(fileno)
+        return True
+
+    def _update_registration(self, fileno: int) -> None:
+        mask = (selectors.EVENT_READ if fileno in self._readers else 0) | (
+            selectors.EVENT_WRITE if fileno in self._writers else 0
+        )
+        try:
+            registered = self._selector.get_key(fileno).events
+        except KeyError:
+            registered = 0
+        if mask == registered:
+            return
+        if not registered:
+            self._selector.register(fileno, mask)
+        elif not mask:
+            self._selector.unregister(fileno)
+        else:
+            self._selector.modify(fileno, mask)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run_once(self, timeout: Optional[float] = None) -> None:
+        """One pass: wait for I/O up to the next deadline (or `timeout`), then run what is due.
+
+        A host that embeds the loop calls this from its own thread, which is then the loop
+        thread for the duration of the pass.
+        """
+        if self.thread_id is not None:
+            self._run_once(timeout)
+            return
+        self.thread_id = threading.get_ident()
+        try:
+            self._run_once(timeout)
+        finally:
+            self.thread_id = None
+
+    def _run_once(self, timeout: Optional[float]) -> None:
+        if self._ready or self._stopping:
+            wait: Optional[float] = 0.0
+        else:
+            wait = timeout
+            timers = self._timers
+            while timers and timers[0].cancelled:
+                heapq.heappop(timers)
+            if timers:
+                until_next = max(0.0, timers[0].when - self.time())
+                wait = until_next if wait is None else min(wait, until_next)
+        for key, events in self._selector.select(wait):
+            fileno = key.fd
+            if fileno == self._waker.reader.fileno():
+                self._waker.drain()
+                continue
+            if events & selectors.EVENT_READ and fileno in self._readers:
+                self._ready.append(self._readers[fileno])
+            if events & selectors.EVENT_WRITE and fileno in self._writers:
+                self._ready.append(self._writers[fileno])
+        now = self.time()
+        timers = self._timers
+        while timers and (timers[0].when <= now or timers[0].cancelled):
+            timer = heapq.heappop(timers)
+            if not timer.cancelled:
+                self._ready.append(timer)
+        ready = self._ready
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle.cancelled:
+                handle._run()
+
+    def run_forever(self) -> None:
+        """Run passes on this thread until `stop()`."""
+        self.thread_id = threading.get_ident()
+        try:
+            while not self._stopping:
+                self._run_once(None)
+        finally:
+            self._stopping = False
+            self.thread_id = None
+
+    def stop(self) -> None:
+        """Make `run_forever` return after the current pass; callable from any thread."""
+        self._stopping = True
+        self._waker.wake()
+
+    def has_ready(self) -> bool:
+        """True while callbacks wait for the next pass."""
+        return bool(self._ready)
+
+    def close(self) -> None:
+        """Release the selector and the wake-up pair; every watched fd leaves the selector."""
+        if self._closed:
+            return
+        self._closed = True
+        for fileno in list(self._readers) + list(self._writers):
+            self._readers.pop(fileno, None)
+            self._writers.pop(fileno, None)
+            try:
+                self._selector.unregister(fileno)
+            except (KeyError, ValueError):
+                pass
+        self._ready.clear()
+        self._timers.clear()
+        self._selector.close()
+        self._waker.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

@@ -1,0 +1,1 @@
+"""UDP transport on stdlib sockets, driven by the runtime loop."""

@@ -1,0 +1,1 @@
+"""HTTP transport on urllib3 (request, downloadFile, uploadFile)."""
