@@ -1,0 +1,99 @@
+"""Sessions: tests per Python, a minimal-deps run, lint, types, docs, benchmarks, Autobahn.
+
+    nox -s tests-3.9 tests-3.13     # what CI runs (plus lint, minimal, autobahn_quick)
+    nox -s tests                    # every Python 3.9-3.13
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import nox
+
+PYTHONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+nox.options.sessions = ["tests", "minimal", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _expose_pyenv_pythons() -> None:
+    """Put every pyenv-installed 3.x on PATH as python3.X (pyenv shims need PYENV_VERSION)."""
+    if os.environ.get("PYENV_VERSION") or not shutil.which("pyenv"):
+        return
+    installed = subprocess.run(
+        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    wanted = [v for v in installed if v.count(".") == 2 and v.startswith("3.")]
+    if wanted:
+        os.environ["PYENV_VERSION"] = ":".join(wanted)
+
+
+_expose_pyenv_pythons()
+
+
+def install_and_test(session: nox.Session, extras: str, *pytest_args: str) -> None:
+    """The one way tests run: install the package with `extras`, then pytest."""
+    session.install("-q", ".[%s]" % extras if extras else ".")
+    session.run("python", "-m", "pytest", *pytest_args, *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    install_and_test(session, "test", "-q", "-ra")
+
+
+@nox.session(python="3.11")
+def minimal(session: nox.Session) -> None:
+    """Only pluggy: `import ftcore` works and HTTP fails with a message naming urllib3."""
+    session.install("-q", ".")
+    session.install("-q", "pytest", "pytest-timeout")
+    session.run("python", "-m", "pytest", "-q", "tests/test_minimal.py")
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("-q", "ruff")
+    session.run("ruff", "check", "ftcore", "plugins", "tests", "bench", "noxfile.py")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    session.install("-q", ".[test]", "mypy")
+    session.run("mypy", "ftcore", "plugins")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    session.install("-q", ".[test]", "sphinx")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Side-by-side benchmarks; each prints ratios against its references from the same run."""
+    session.install("-q", ".[test]", "requests", "websocket-client", "wsaccel", "aiohttp")
+    for script in ("loop", "importtime", "http", "files", "websocket", "udp"):
+        session.run("python", "bench/%s.py" % script)
+
+
+@nox.session(python="3.11")
+def autobahn(session: nox.Session) -> None:
+    """All 517 Autobahn|Testsuite cases against our client (about 15 minutes)."""
+    _run_autobahn(session)
+
+
+@nox.session(python="3.11")
+def autobahn_quick(session: nox.Session) -> None:
+    """Groups 1-7 and 10 (--quick) plus group 9: what CI runs."""
+    _run_autobahn(session, "--cases", "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*")
+
+
+def _run_autobahn(session: nox.Session, *args: str) -> None:
+    session.install("-q", ".")
+    harness = os.environ.get("AUTOBAHN_HARNESS", os.path.join("..", "shared", "autobahn"))
+    session.run(
+        "bash", os.path.join(harness, "run.sh"), *args,
+        "--", os.path.join(session.bin, "python"), "tests/autobahn/adapter_ftcore.py",
+        external=True,
+    )
