@@ -1,12 +1,230 @@
-"""The command line; the demo and subcommands arrive with the APIs they exercise."""
+"""`python -m ftcore`: each API from the shell, the plugin list, and the demo (stdlib argparse)."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import queue
+import shutil
 import sys
-from typing import List, Optional
+import threading
+from typing import Any, Dict, List, Optional
+
+from ._plugins import BUILTIN_PLUGINS, hookimpl
+from ._progress import ProgressBar
+from ._runtime import Runtime
+from .errors import FtError
+
+WAIT = None  # the CLI waits as long as the task's own timeout allows
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    print("ftcore: %s: not yet" % (" ".join(args) or "no command"))
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.command(args))
+    except FtError as error:
+        print(error.errMsg, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ftcore", description=__doc__)
+    commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run every API against loopback servers")
+    demo.set_defaults(command=_demo)
+
+    request = commands.add_parser("request", help="ft.request; prints the result as JSON")
+    request.add_argument("url")
+    request.add_argument("-X", "--method", default="GET")
+    request.add_argument("-H", "--header", action="append", default=[], metavar="'K: V'")
+    request.add_argument("-d", "--data")
+    request.add_argument("--json", action="store_true", help="DATA is JSON, sent as such")
+    request.add_argument("--timeout", type=int, metavar="MS")
+    request.set_defaults(command=_request)
+
+    download = commands.add_parser("download", help="ft.downloadFile with a progress bar")
+    download.add_argument("url")
+    download.add_argument("-o", "--output", metavar="PATH")
+    download.set_defaults(command=_download)
+
+    upload = commands.add_parser("upload", help="ft.uploadFile with a progress bar")
+    upload.add_argument("url")
+    upload.add_argument("file")
+    upload.add_argument("--name", default="file")
+    upload.add_argument("-F", "--form", action="append", default=[], metavar="KEY=VALUE")
+    upload.set_defaults(command=_upload)
+
+    ws = commands.add_parser("ws", help="ft.connectSocket: stdin lines out, messages in")
+    ws.add_argument("url")
+    ws.add_argument("--protocol", action="append", default=[])
+    ws.add_argument("--deflate", action="store_true")
+    ws.set_defaults(command=_ws)
+
+    udp = commands.add_parser("udp", help="ft.createUDPSocket")
+    udp_commands = udp.add_subparsers(dest="udp_name", required=True, metavar="ACTION")
+    listen = udp_commands.add_parser("listen", help="print every datagram received")
+    listen.add_argument("port", type=int)
+    listen.set_defaults(command=_udp_listen)
+    send = udp_commands.add_parser("send", help="send one datagram")
+    send.add_argument("host")
+    send.add_argument("port", type=int)
+    send.add_argument("message")
+    send.set_defaults(command=_udp_send)
+
+    plugins = commands.add_parser("plugins", help="plugins loaded and the hooks they implement")
+    plugins.set_defaults(command=_plugins)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(sys.stdout)
+
+
+def _print_json(res: Dict[str, Any]) -> None:
+    print(json.dumps(res, indent=2, ensure_ascii=False, default=_bytes_as_text))
+
+
+def _bytes_as_text(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return repr(value)
+
+
+def _request(args: argparse.Namespace) -> int:
+    header = dict(_split_header(h) for h in args.header)
+    options: Dict[str, Any] = {"url": args.url, "method": args.method, "header": header}
+    if args.data is not None:
+        options["data"] = json.loads(args.data) if args.json else args.data
+    if args.timeout:
+        options["timeout"] = args.timeout
+    with Runtime() as rt:
+        _print_json(rt.request(options).result(WAIT))
+    return 0
+
+
+def _split_header(line: str) -> List[str]:
+    name, sep, value = line.partition(":")
+    if not sep:
+        raise SystemExit("a header is 'Name: value', got %r" % line)
+    return [name.strip(), value.strip()]
+
+
+def _download(args: argparse.Namespace) -> int:
+    with Runtime() as rt:
+        task = rt.downloadFile(url=args.url)
+        bar = ProgressBar(sys.stderr)
+        task.onProgressUpdate(
+            lambda ev: bar.update(ev["totalBytesWritten"], ev["totalBytesExpectedToWrite"])
+        )
+        res = task.result(WAIT)
+        bar.finish()
+        target = args.output or os.path.basename(res["tempFilePath"])
+        shutil.move(res["tempFilePath"], target)  # the host may take files out of the sandbox
+    print(os.path.abspath(target))
+    return 0
+
+
+class _AllowOneFile:
+    """The CLI user named this file: let uploadFile read it, wherever it is."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.realpath(path)
+
+    @hookimpl(tryfirst=True)
+    def ftcore_path_resolve(self, runtime: Any, path: str, mode: str) -> Optional[str]:
+        if mode == "read" and os.path.realpath(path) == self.path:
+            return self.path
+        return None
+
+
+def _upload(args: argparse.Namespace) -> int:
+    form = dict(field.partition("=")[::2] for field in args.form)
+    with Runtime(plugins=[_AllowOneFile(args.file)]) as rt:
+        task = rt.uploadFile(url=args.url, filePath=os.path.abspath(args.file),
+                             name=args.name, formData=form)
+        bar = ProgressBar(sys.stderr)
+        task.onProgressUpdate(
+            lambda ev: bar.update(ev["totalBytesSent"], ev["totalBytesExpectedToSend"])
+        )
+        res = task.result(WAIT)
+        bar.finish()
+    _print_json(res)
+    return 0
+
+
+def _ws(args: argparse.Namespace) -> int:
+    closed: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+    opened = threading.Event()
+    with Runtime() as rt:
+        task = rt.connectSocket(url=args.url, protocols=args.protocol,
+                                perMessageDeflate=args.deflate)
+        task.onOpen(lambda res: (opened.set(), print("# open %s" % res["protocol"],
+                                                     file=sys.stderr)))
+        task.onMessage(lambda res: print(_bytes_as_text(res["data"])
+                                         if not isinstance(res["data"], str) else res["data"],
+                                         flush=True))
+        task.onError(lambda res: print("# error: %s" % res["errMsg"], file=sys.stderr))
+        task.onClose(closed.put)
+        task.result(WAIT)
+        for line in sys.stdin:
+            if not closed.empty():
+                break
+            task.send({"data": line.rstrip("\n")})
+        if closed.empty():
+            task.close({"code": 1000})
+        res = closed.get()
+        print("# closed %s %s" % (res["code"], res["reason"]), file=sys.stderr)
+    return 0 if res["code"] in (1000, 1005) else 1
+
+
+def _udp_listen(args: argparse.Namespace) -> int:
+    with Runtime() as rt:
+        sock = rt.createUDPSocket()
+        sock.onMessage(lambda res: print("%s:%s %s" % (
+            res["remoteInfo"]["address"], res["remoteInfo"]["port"],
+            _bytes_as_text(res["message"])), flush=True))
+        sock.onError(lambda res: print("# error: %s" % res["errMsg"], file=sys.stderr))
+        print("# listening on %d" % sock.bind(args.port), file=sys.stderr)
+        threading.Event().wait()
+    return 0
+
+
+def _udp_send(args: argparse.Namespace) -> int:
+    errors: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+    with Runtime() as rt:
+        sock = rt.createUDPSocket("udp6" if ":" in args.host else "udp4")
+        sock.onError(errors.put)
+        sock.bind()
+        sent = threading.Event()
+        sock.send({"address": args.host, "port": args.port, "message": args.message})
+        rt.loop.call_soon_threadsafe(sent.set)  # after the send has run on the loop
+        sent.wait()
+        sock.close()
+    if not errors.empty():
+        print(errors.get()["errMsg"], file=sys.stderr)
+        return 1
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    with Runtime() as rt:
+        pm = rt.pm
+        for name, plugin in pm.list_name_plugin():
+            hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
+            origin = "builtin" if name in BUILTIN_PLUGINS else (
+                "entry point" if pm.get_plugin(name) in dict(pm.list_plugin_distinfo()) else
+                "explicit")
+            print("%-32s %-12s %s" % (name, origin, ", ".join(hooks)))
+        print()
+        for kind in ("http", "websocket", "udp"):
+            hook = getattr(rt.hook, "ftcore_%s_transport_make" % kind)
+            impls = hook.get_hookimpls()
+            winner = impls[-1].plugin_name if impls else "none"
+            print("ftcore_%s_transport_make -> %s" % (kind, winner))
     return 0
