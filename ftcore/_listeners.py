@@ -71,6 +71,14 @@ class Listeners:
         for listener in tuple(listeners):
             _call(listener, res)
 
+    def flush(self) -> None:
+        """Replay now every backlog whose listener has arrived (before a task settles, so
+        that a listener attached right after the call still sees its events first)."""
+        with self._lock:
+            names = [name for name in self._backlog if self._by_name.get(name)]
+        for name in names:
+            self._replay(name)
+
     def _replay(self, name: str) -> None:
         with self._lock:
             backlog = self._backlog.pop(name, [])

@@ -145,10 +145,14 @@ class Task:
         if self._settled:
             return
         self._settled = True
+        self._listeners.flush()
         res = self._runtime._rewrite_result(self.api, res, error is None)
         if error is not None:
             error.res = res
-            error.errno = int(res.get("errno", error.errno))
+            try:
+                error.errno = int(res.get("errno", error.errno))
+            except (TypeError, ValueError):
+                pass  # a result hook's odd errno: keep ours rather than never settle
             error.reason = _reason_of(res.get("errMsg"), self.api, error.reason)
         self._result, self._error = res, error
         options = self._options
@@ -159,7 +163,10 @@ class Task:
             self._done.set()
             callbacks, self._done_callbacks = self._done_callbacks, []
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:  # e.g. an awaiting asyncio loop that has been closed since
+                logger.exception("ftcore: a done callback of %s raised", self)
 
     def _end(self, end: State) -> None:
         """The lifecycle is over: the runtime forgets the task."""

@@ -7,6 +7,7 @@ subprocess hides urllib3 so the same check holds.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ def run_python(code: str) -> str:
     out = subprocess.run(
         [sys.executable, "-c", HIDE_URLLIB3 + code],
         capture_output=True, text=True, timeout=60, check=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
     )
     return out.stdout.strip()
 
@@ -26,8 +28,9 @@ def run_python(code: str) -> str:
 def test_import_loads_no_transport_or_ssl() -> None:
     loaded = json.loads(run_python(
         "import json, ftcore\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('ssl', 'urllib3', 'ftcore_urllib3', 'ftcore_websocket', 'ftcore_udp', 'ftcore_policies'))))"
+        "print(json.dumps(sorted(m for m, mod in sys.modules.items() if mod is not None and "
+        "m.split('.')[0] in ('ssl', 'urllib3', 'ftcore_urllib3', 'ftcore_websocket', "
+        "'ftcore_udp', 'ftcore_policies'))))"
     ))
     assert loaded == []
 

@@ -1,0 +1,1 @@
+"""Tests of `ftcore.testing`: the mock transport, its scripts, and the pytest plugin."""

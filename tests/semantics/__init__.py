@@ -1,0 +1,1 @@
+"""The same semantic tests over every HTTP transport: the core owns the semantics."""
