@@ -65,7 +65,7 @@ def _check_table(
             if key not in keys:
                 raise ValueError("unknown config key %r in %s" % (key, name))
             _expect(item, kind, "%s.%s" % (name, key))
-            if minimum is not None and item < minimum:
+            if minimum is not None and not item >= minimum:  # NaN too
                 raise ValueError("config %s.%s must be at least %s" % (name, key, minimum))
 
     return check

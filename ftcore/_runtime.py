@@ -52,8 +52,8 @@ class Runtime:
         self.config = load_config(config)
         self.pm = make_plugin_manager(plugins, entrypoints)
         self.hook = self.pm.hook
+        self.sandbox = Sandbox(self.config["sandbox"])  # may fail: before the loop's fds exist
         self.loop = EventLoop()
-        self.sandbox = Sandbox(self.config["sandbox"])
         self.env = {"USER_DATA_PATH": self.sandbox.user}
         self.http_slots = Slots(self.config["maxConcurrent"]["http"])
         self.interceptors: Dict[Optional[str], Dict[str, Callable[..., Any]]] = {}
@@ -213,6 +213,8 @@ class Runtime:
 
     def close(self) -> None:
         """Abort every task, close every socket, stop the loop and remove the temp area."""
+        if self.loop.in_loop_thread():
+            raise RuntimeError("close() on the loop thread would deadlock; use another thread")
         with self._lock:
             if self._closed:
                 return

@@ -105,13 +105,14 @@ class EventLoop:
         self.time = clock
         self._selector = selectors.DefaultSelector()
         self._ready: Deque[Handle] = deque()
-        self._timers: List[TimerHandle] = []
+        self._timers: List[Tuple[float, int, TimerHandle]] = []
         self._timer_seq = 0
         self._readers: Dict[int, Handle] = {}
         self._writers: Dict[int, Handle] = {}
         self._waker = _Waker()
         self._selector.register(self._waker.reader, selectors.EVENT_READ)
         self._stopping = False
+        self._wake_pending = False
         self._closed = False
         self.thread_id: Optional[int] = None
 
@@ -127,7 +128,11 @@ class EventLoop:
         """Like `call_soon`, from any thread: the loop is woken if it is asleep in select."""
         handle = Handle(fn, args)
         self._ready.append(handle)  # deque.append is atomic under the GIL
-        if self.thread_id != threading.get_ident():
+        # One wake-up byte per sleep is enough: the flag is set before the byte is written and
+        # cleared by the loop only after it drained the pair, so while it is set a byte is
+        # pending (or about to be), and whatever was appended before the clear runs this pass.
+        if not self._wake_pending and self.thread_id != threading.get_ident():
+            self._wake_pending = True
             self._waker.wake()
         return handle
 
@@ -138,7 +143,7 @@ class EventLoop:
     def call_at(self, when: float, fn: Callback, *args: Any) -> TimerHandle:
         self._timer_seq += 1
         timer = TimerHandle(when, self._timer_seq, fn, args)
-        heapq.heappush(self._timers, timer)
+        heapq.heappush(self._timers, (when, self._timer_seq, timer))  # compared in C
         return timer
 
     def in_loop_thread(self) -> bool:
@@ -160,13 +165,18 @@ class EventLoop:
 
     def _watch(self, fd: Any, table: Dict[int, Handle], handle: Handle) -> None:
         fileno = fd if isinstance(fd, int) else fd.fileno()
+        replaced = table.get(fileno)
         table[fileno] = handle
+        if replaced is not None:
+            replaced.cancel()  # it may already sit in this pass's ready queue
         self._update_registration(fileno)
 
     def _unwatch(self, fd: Any, table: Dict[int, Handle]) -> bool:
         fileno = fd if isinstance(fd, int) else fd.fileno()
-        if table.pop(fileno, None) is None:
+        handle = table.pop(fileno, None)
+        if handle is None:
             return False
+        handle.cancel()  # it may already sit in this pass's ready queue
         self._update_registration(fileno)
         return True
 
@@ -210,15 +220,16 @@ class EventLoop:
         else:
             wait = timeout
             timers = self._timers
-            while timers and timers[0].cancelled:
+            while timers and timers[0][2].cancelled:
                 heapq.heappop(timers)
             if timers:
-                until_next = max(0.0, timers[0].when - self.time())
+                until_next = max(0.0, timers[0][0] - self.time())
                 wait = until_next if wait is None else min(wait, until_next)
         for key, events in self._selector.select(wait):
             fileno = key.fd
             if fileno == self._waker.reader.fileno():
                 self._waker.drain()
+                self._wake_pending = False  # after the drain: see call_soon_threadsafe
                 continue
             if events & selectors.EVENT_READ and fileno in self._readers:
                 self._ready.append(self._readers[fileno])
@@ -226,8 +237,8 @@ class EventLoop:
                 self._ready.append(self._writers[fileno])
         now = self.time()
         timers = self._timers
-        while timers and (timers[0].when <= now or timers[0].cancelled):
-            timer = heapq.heappop(timers)
+        while timers and (timers[0][0] <= now or timers[0][2].cancelled):
+            timer = heapq.heappop(timers)[2]
             if not timer.cancelled:
                 self._ready.append(timer)
         ready = self._ready

@@ -34,7 +34,7 @@ def ftcore_url_check(runtime: Any, api: str, url: str) -> None:
         if "://" in entry:
             if _origin(entry) == (scheme, host, port):
                 return
-        elif _host(entry) == host:
+        elif host and _host(entry) == host:
             return
     raise FtError(Errno.DOMAIN_NOT_ALLOWED)
 
@@ -43,11 +43,13 @@ def _origin(url: str) -> Origin:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     try:
-        port = parts.port
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
     except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+        port = -1  # an invalid port matches no entry
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _host(entry: str) -> str:
+    if entry.count(":") > 1 and not entry.startswith("["):
+        return entry.lower()  # a bare IPv6 address: urlsplit would cut it at the first colon
     return (urlsplit("//" + entry).hostname or "").lower()

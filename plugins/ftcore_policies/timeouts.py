@@ -13,7 +13,7 @@ _CONFIG_KEYS = frozenset({"request", "connectSocket", "uploadFile", "downloadFil
 def ftcore_timeout_choose(runtime: Any, api: str, options: Dict[str, Any]) -> Optional[float]:
     timeout = options.get("timeout")
     if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise FtError(Errno.INVALID_OPTION, "invalid timeout %r" % (timeout,))
         return timeout / 1000.0
     if api in _CONFIG_KEYS:

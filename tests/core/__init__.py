@@ -1,0 +1,1 @@
+"""Unit tests of the ftcore core: loop, lifecycle, errors, plugins, config and policies."""
