@@ -44,8 +44,9 @@ class HttpRequest:
     """One HTTP exchange (one hop of a redirect chain), already validated and encoded.
 
     `body` is bytes, or an iterable of bytes chunks whose total is `body_length` (uploads
-    stream from disk this way). `deadline` is on the runtime loop's clock (`loop.time()`);
-    `timeout` is the seconds left at the moment the request was handed over.
+    stream from disk this way). `timeout` is the seconds left at the moment the request was
+    handed over (None: no limit). `tls` None means the runtime's `config["tls"]`; the core
+    fills it in before a transport sees the request.
     """
 
     method: str
@@ -54,7 +55,7 @@ class HttpRequest:
     body: Body = None
     body_length: Optional[int] = None
     timeout: Optional[float] = None
-    tls: TlsSettings = field(default_factory=TlsSettings)
+    tls: Optional[TlsSettings] = None
     decode_content: bool = True
 
 
@@ -63,9 +64,13 @@ class HttpSink(Protocol):
 
     A transport calls these from any thread, in this order, never two at once: `sent`
     (zero or more times, as request body bytes leave), `headers` (once), `body` (zero or more
-    times), then exactly one of `end` or `error`. Nothing may be called after `end`/`error`,
-    nor after `HttpExchange.abort()` returned. A chunk passed to `body` may be a view of a
-    buffer the transport reuses: the sink copies what it keeps before returning.
+    times), then exactly one of `end` or `error`. Nothing may be called after `end`/`error`.
+    Calls racing `HttpExchange.abort()` are harmless: the core's sink drops whatever arrives
+    once the exchange was aborted, so a transport need not lock around them. A chunk passed
+    to `body` may be a view of a buffer the transport reuses: the sink copies what it keeps
+    before returning. If `body` raises (the task failed, e.g. a size limit, or was aborted),
+    the transport drops the connection (never reuses it) and calls nothing more.
+    `body` may block briefly (the core may wait until its loop has seen the headers).
     """
 
     def sent(self, nbytes: int) -> None: ...
@@ -77,7 +82,9 @@ class HttpSink(Protocol):
     def body(self, chunk: Any) -> None: ...
 
     def end(self, info: Dict[str, Any]) -> None:
-        """`info` as for `headers`, plus `sendBytesCount` and `receivedBytedCount`."""
+        """`info` as for `headers`, plus `responseEnd`, `sendBytesCount` (request body bytes)
+        and `receivedBytedCount` (response body bytes off the wire). Call it once the
+        connection is back in the transport's pool, so a following request can reuse it."""
 
     def error(self, error: Exception) -> None:
         """An `ftcore.FtError` with its errno, or any exception (reported as a network error)."""
@@ -87,7 +94,8 @@ class HttpExchange(Protocol):
     """A running exchange, as returned by `HttpTransport.start`."""
 
     def abort(self) -> None:
-        """Drop the connection now, from the loop thread; the sink hears nothing more."""
+        """Drop the connection now, from the loop thread, without blocking: a worker blocked
+        on it must wake up promptly, and the connection must never be reused."""
 
 
 class HttpTransport(Protocol):
@@ -103,7 +111,13 @@ class HttpTransport(Protocol):
 
 @dataclass
 class WsConnectRequest:
-    """One `connectSocket`, validated: the transport connects, handshakes and frames."""
+    """One `connectSocket`, validated: the transport connects, handshakes and frames.
+
+    `url` is `ws://` or `wss://`; `headers` are already checked (no CR/LF/NUL, no Referer).
+    `timeout` (seconds) is informational: the core enforces the handshake timeout itself by
+    calling `WsConnection.abort()` when it passes, so a transport need not time anything but
+    its own closing handshake.
+    """
 
     url: str
     headers: List[Header]
@@ -118,8 +132,14 @@ class WsConnectRequest:
 class WsEvents(Protocol):
     """The core's receiver for one WebSocket; the transport calls it on the loop thread.
 
-    Order: `opened` once (or `failed` if the handshake did not complete), `message` any
-    number of times, and `closed` exactly once at the very end, whatever ended the socket.
+    Never from inside `WsTransport.connect()` itself: the first call comes from a later loop
+    pass. Order: `opened` once (or `failed` if the handshake did not complete), `message` any
+    number of times, `failed` when the connection failed (handshake refused, TLS, protocol
+    error we detected), and `closed` exactly once at the very end, whatever ended the socket:
+    the code of the close frame received, the code we sent when we failed the connection
+    (1002, 1007, 1009...), or 1006 when no close frame was exchanged (a peer that drops the
+    TCP connection gives `closed(1006, "")` without `failed`). Nothing is called after
+    `closed`, nor after `WsConnection.abort()`.
     """
 
     def opened(self, headers: Dict[str, str], protocol: str) -> None: ...
@@ -127,58 +147,93 @@ class WsEvents(Protocol):
     def message(self, data: Union[str, bytes]) -> None: ...
 
     def failed(self, error: Exception) -> None:
-        """The connection failed (handshake, timeout, protocol error); `closed` follows."""
+        """The connection failed (an `FtError` with its errno); `closed` follows."""
 
     def closed(self, code: int, reason: str) -> None: ...
 
 
 class WsConnection(Protocol):
+    """A WebSocket being opened or open, as returned by `WsTransport.connect`; loop thread."""
+
     def send(self, data: Union[str, bytes]) -> None:
-        """Frame and write (or buffer) one message; raise `FtError` if it cannot be sent."""
+        """Frame one message (text for str) and write it, or queue what the kernel did not
+        take in the connection's write buffer; raise `FtError` if it cannot be sent (not open,
+        connection lost, write buffer over its bound)."""
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake; `closed` follows when it ends or times out."""
 
-    def abort(self) -> None:
-        """Drop the TCP connection at once (runtime close); `closed` follows with 1006."""
+    def abort(self, code: Optional[int] = None) -> None:
+        """Drop the TCP connection now (runtime close, handshake timeout); when `code` is
+        given and the connection is open, a close frame with it is attempted first without
+        waiting. The events hear nothing more: the core reports the close itself."""
 
 
 class WsTransport(Protocol):
-    def connect(self, request: WsConnectRequest, events: WsEvents) -> WsConnection: ...
+    def connect(self, request: WsConnectRequest, events: WsEvents) -> WsConnection:
+        """Start connecting (never blocking the loop); raise `FtError` for a request that
+        cannot be made (e.g. a header the handshake refuses): no connection is attempted."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release every socket the transport still holds (lingering closes included)."""
 
 
 # -- UDP ---------------------------------------------------------------------------------------
 
 
 class UdpEvents(Protocol):
-    """The core's receiver for one UDP socket; called on the loop thread."""
+    """The core's receiver for one UDP socket; the transport calls it on the loop thread.
 
-    def message(self, data: bytes, remote: Tuple[Any, ...], local: Tuple[Any, ...]) -> None: ...
+    Nothing is called once `UdpEndpoint.close()` has returned.
+    """
 
-    def error(self, error: OSError) -> None: ...
+    def message(self, data: bytes, remote: Tuple[Any, ...], local: Tuple[Any, ...]) -> None:
+        """One whole datagram; `remote` and `local` are socket addresses (`(host, port, ...)`)."""
+
+    def error(self, error: OSError, op: str) -> None:
+        """A socket error found after the call that caused it: `op` is ``"recv"`` (e.g.
+        ECONNREFUSED after an ICMP port unreachable on a connected socket), or ``"send"`` /
+        ``"write"`` for a buffered datagram that failed when retried. The socket stays usable."""
 
 
 class UdpEndpoint(Protocol):
-    """A datagram socket on the loop; addresses are already resolved literals."""
+    """One non-blocking datagram socket of the family it was opened with.
 
-    def bind(self, port: int) -> int: ...
+    Addresses are resolved socket addresses of that family (the core validates, resolves and
+    applies the domain list first). `bind` may be called from any thread; every other method
+    runs on the loop thread. A method raises `OSError` for a failure it sees at once; the
+    socket stays usable. Nothing ever blocks the loop.
+    """
 
-    def send(self, data: Any, address: Tuple[Any, ...]) -> None: ...
+    def bind(self, port: int) -> int:
+        """Bind every interface on `port` (0: a free one) and return the port bound."""
 
-    def connect(self, address: Tuple[Any, ...]) -> None: ...
+    def start(self) -> None:
+        """Begin delivering datagrams to `UdpEvents.message`; idempotent; loop thread."""
 
-    def write(self, data: Any) -> None: ...
+    def send(self, data: Any, address: Tuple[Any, ...]) -> None:
+        """Send one whole datagram (bytes-like, at most 65,507 bytes) to `address`.
+
+        `data` may be a view of the caller's buffer: copy it before returning if it must be
+        kept (a datagram the kernel cannot take now is queued and retried when writable)."""
+
+    def connect(self, address: Tuple[Any, ...]) -> None:
+        """Fix the peer for `write` (and filter what is received to that peer)."""
+
+    def write(self, data: Any) -> None:
+        """`send` to the connected peer."""
 
     def set_ttl(self, ttl: int) -> None: ...
 
     def set_broadcast(self, enabled: bool) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop reading and release the fd now (the reader leaves the loop first); idempotent."""
 
 
 class UdpTransport(Protocol):
-    def open(self, family: int, events: UdpEvents) -> UdpEndpoint: ...
+    def open(self, family: int, events: UdpEvents) -> UdpEndpoint:
+        """A new endpoint (`socket.AF_INET` or `AF_INET6`); any thread; raises `OSError`."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """The runtime is closing: close every endpoint still open."""

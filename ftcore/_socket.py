@@ -1,0 +1,441 @@
+"""WebSocket semantics (API.md §4): `connectSocket`, `SocketTask` and the global socket API.
+
+The core owns every rule; the transport (`ftcore.transports.WsTransport`) only moves frames.
+
+Lifecycle. `connectSocket` checks its options on the loop thread (scheme, headers, domain list,
+the `maxConcurrent.socket` bound); a refusal calls `fail` and nothing is connected. Otherwise
+the transport starts connecting and `success` runs at once with `socketTaskId` (the task is
+*created*; the socket is open when `onOpen` fires). From then on the task lives until `onClose`,
+which fires exactly once: with the code of the close frame received, the code we sent when we
+failed the connection (1002, 1007, 1009), 1001 when the runtime closed an open socket, or 1006
+when no close frame was exchanged. The task's state then ends SUCCEEDED (a close handshake),
+FAILED (the connection failed or dropped) or ABORTED (runtime close).
+
+Errors. `onError` fires for a connection that could not be made (refused, name, TLS, handshake
+refused, handshake timeout) and for a protocol error we detected (then `onClose` reports our
+close code). A peer that drops the TCP connection is not an error, as in browsers: `onClose`
+alone, with 1006.
+
+`send` success means the frame was written to the socket or accepted in the transport's write
+buffer (no queueing before the socket opens: `send` then fails). Calls made on the loop thread
+(from a listener) act at once; from another thread they are handed to the loop. Their
+`success`/`fail`/`complete` always run on a later loop pass, never on the caller's stack.
+
+Global API (`sendSocketMessage`, `closeSocket`, `onSocketX`): they act on, and hear, the oldest
+SocketTask still alive, as WeChat's single global socket. Global listeners belong to the
+runtime, so one registered before `connectSocket` hears the next socket too. An event nobody
+listens to yet (neither the task nor, for the global socket, the runtime) is kept and replayed
+to the first listener (`ftcore._listeners`), so listeners attached right after `connectSocket`
+returns miss nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from threading import get_ident
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+from urllib.parse import urlsplit
+
+from ._listeners import Listeners, event_methods
+from ._state import ENDED, State
+from ._task import Task, logger
+from .errors import Errno, FtError, fail_msg, ok_msg
+from .transports import TlsSettings, WsConnectRequest
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+    from .transports import WsConnection
+
+__all__ = ["SocketTask", "global_send", "global_close", "global_listen"]
+
+CONNECTING, OPEN, CLOSING, CLOSED = 0, 1, 2, 3
+
+SEND_API = "sendSocketMessage"
+CLOSE_API = "closeSocket"
+MAX_REASON_BYTES = 123
+ABNORMAL = 1006
+GOING_AWAY = 1001
+
+_EVENTS = ("Open", "Message", "Error", "Close")
+
+
+class _Events:
+    """What the transport calls (`WsEvents`): the task's handlers, bound once, no extra hop."""
+
+    __slots__ = ("opened", "message", "failed", "closed")
+
+    def __init__(self, task: "SocketTask") -> None:
+        self.opened = task._on_opened
+        self.message = task._on_message
+        self.failed = task._on_failed
+        self.closed = task._on_closed
+
+
+class SocketTask(Task):
+    """What `connectSocket` returns: one WebSocket, safe to use from any thread."""
+
+    api = "connectSocket"
+    CONNECTING = CONNECTING
+    OPEN = OPEN
+    CLOSING = CLOSING
+    CLOSED = CLOSED
+
+    onOpen, offOpen = event_methods("Open")  # noqa: N815
+    onMessage, offMessage = event_methods("Message")  # noqa: N815
+    onError, offError = event_methods("Error")  # noqa: N815
+    onClose, offClose = event_methods("Close")  # noqa: N815
+
+    def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
+        super().__init__(runtime, options)
+        self.readyState = CONNECTING  # noqa: N815 - the JS name is the contract
+        self._conn: Optional["WsConnection"] = None
+        self._timer: Any = None
+        self._close_fired = False
+        self._globals = _globals_of(runtime)
+
+    # -- the API (any thread) -----------------------------------------------------------------
+
+    def send(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        """Send `data` (str: a text frame; bytes-like: a binary frame); fails unless open."""
+        if kwargs or type(options) is not dict:
+            options = _merge(options, kwargs)
+        if self._loop.thread_id == get_ident():
+            self._send_now(options)
+        else:
+            self._loop.call_soon_threadsafe(self._send_now, options)
+
+    def close(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
+        """Start the closing handshake with `code` (1000, 3000-4999) and `reason` (<= 123 B)."""
+        options = _merge(options, kwargs)
+        if self._loop.in_loop_thread():
+            self._close_now(options)
+        else:
+            self._loop.call_soon_threadsafe(self._close_now, options)
+
+    # -- starting (loop thread) ---------------------------------------------------------------
+
+    def _start(self, options: Dict[str, Any]) -> None:
+        runtime = self._runtime
+        url = options.get("url")
+        if not isinstance(url, str) or not _valid_url(url):
+            raise FtError(Errno.INVALID_URL)
+        runtime.check_url(self.api, url)
+        protocols = options.get("protocols") or []
+        if isinstance(protocols, str) or not all(isinstance(p, str) and p for p in protocols):
+            raise FtError(Errno.INVALID_OPTION, "protocols must be a list of strings")
+        limit = runtime.config["maxConcurrent"]["socket"]
+        alive = sum(
+            1
+            for task in runtime.live_tasks()
+            if isinstance(task, SocketTask) and task is not self and task._state is not State.CREATED
+        )
+        if alive >= limit:
+            raise FtError(Errno.TOO_MANY_TASKS, "exceed max task count")
+        timeout = runtime.timeout_for(self.api, options)
+        tls = runtime.config["tls"]
+        request = WsConnectRequest(
+            url=url,
+            headers=list((options.get("header") or {}).items()),
+            protocols=list(protocols),
+            deflate=bool(options.get("perMessageDeflate")),
+            tcp_nodelay=bool(options.get("tcpNoDelay")),
+            timeout=None if timeout == float("inf") else timeout,
+            tls=TlsSettings(verify=bool(tls.get("verify", True)), cafile=tls.get("cafile")),
+            max_message_bytes=int(runtime.config["limits"]["wsMaxMessageBytes"]),
+        )
+        transport = runtime.transport("websocket")
+        self._conn = transport.connect(request, _Events(self))
+        if request.timeout is not None:
+            self._timer = self._loop.call_later(request.timeout, self._on_timeout)
+        self._settle({"errMsg": ok_msg(self.api), "socketTaskId": self.id}, None, None)
+
+    # -- transport events (loop thread) -------------------------------------------------------
+
+    def _on_opened(self, headers: Dict[str, str], protocol: Optional[str]) -> None:
+        if self.readyState != CONNECTING:
+            return
+        self._cancel_timer()
+        self.readyState = OPEN
+        self._set_state(State.OPEN)
+        self._emit("Open", {"header": dict(headers), "protocol": protocol or ""})
+
+    def _on_message(self, data: Union[str, bytes]) -> None:
+        # The hot path: when only the task listens (no backlog, no global listener), call its
+        # listeners directly; anything else goes through `_deliver`.
+        res = {"data": data}
+        own = self._listeners
+        listeners = own._by_name.get("Message")
+        if (
+            listeners
+            and not own._backlog.get("Message")
+            and not self._globals.listeners._by_name.get("Message")
+        ):
+            for listener in tuple(listeners):
+                try:
+                    listener(res)
+                except Exception:
+                    logger.exception("ftcore: listener %r raised", listener)
+            return
+        self._deliver("Message", res)
+
+    def _on_failed(self, error: Exception) -> None:
+        if self._close_fired:
+            return
+        if not isinstance(error, FtError):
+            error = FtError(Errno.NETWORK, str(error) or type(error).__name__)
+        self._emit("Error", error.for_api(self.api).to_res())
+
+    def _on_closed(self, code: int, reason: str) -> None:
+        end = State.SUCCEEDED if code not in (ABNORMAL, 1002, 1007, 1009, 1011) else State.FAILED
+        self._fire_close(code, reason, end)
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if self.readyState != CONNECTING or self._close_fired:
+            return
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+        self._emit("Error", FtError(Errno.TIMEOUT).for_api(self.api).to_res())
+        self._fire_close(ABNORMAL, "", State.FAILED)
+
+    # -- helpers (loop thread) ----------------------------------------------------------------
+
+    def _fail(self, error: FtError, end: State = State.FAILED) -> None:
+        self.readyState = CLOSED  # the task never connected (bad options, runtime closed)
+        super()._fail(error, end)
+
+    def _fire_close(self, code: int, reason: str, end: State) -> None:
+        if self._close_fired:
+            return
+        self._close_fired = True
+        self._cancel_timer()
+        self.readyState = CLOSED
+        self._conn = None
+        self._emit("Close", {"code": code, "reason": reason})
+        self._end(end)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _is_global(self) -> bool:
+        for task in self._runtime.live_tasks():
+            if isinstance(task, SocketTask):
+                return task is self
+        return False
+
+    def _emit(self, name: str, res: Dict[str, Any]) -> None:
+        if name != "Message":
+            self._runtime._observe(self, name.lower(), res)
+        self._deliver(name, res)
+
+    def _deliver(self, name: str, res: Dict[str, Any]) -> None:
+        """Deliver to the task's and (for the global socket) the runtime's listeners; keep the
+        event for a late listener only when nobody listens at all."""
+        own = self._listeners
+        glob = self._globals.listeners if self._is_global() else None
+        if glob is None:
+            own.emit(name, res)
+            return
+        own_has, glob_has = own.has(name), glob.has(name)
+        if own_has or not glob_has:
+            own.emit(name, res)
+        if glob_has or not own_has:
+            glob.emit(name, res)
+
+    def _send_now(self, options: Dict[str, Any]) -> None:
+        data = options.get("data")
+        conn = self._conn
+        try:
+            kind = type(data)
+            if kind is not str and kind is not bytes:
+                if isinstance(data, (bytearray, memoryview, bytes)):
+                    data = bytes(data)
+                elif isinstance(data, str):
+                    data = str(data)
+                else:
+                    raise FtError(Errno.INVALID_DATA, "data must be str or bytes")
+            if conn is None or self.readyState != OPEN:
+                raise FtError(Errno.WS_NOT_CONNECTED)
+            conn.send(data)
+        except FtError as error:
+            _report(self._runtime, SEND_API, options, error)
+            return
+        except Exception as error:  # a transport bug: report, never crash the caller's listener
+            logger.exception("ftcore: send failed on %r", self)
+            _report(self._runtime, SEND_API, options, FtError(Errno.WS_SEND_FAILED, str(error)))
+            return
+        # The echo fast path: no result at all when nobody can see it (no callback, no
+        # interceptor), which saves a loop pass and a hook call per message.
+        if self._runtime.interceptors or len(options) > 1 or "data" not in options:
+            _report(self._runtime, SEND_API, options, None)
+
+    def _close_now(self, options: Dict[str, Any]) -> None:
+        try:
+            code, reason = _close_args(options)
+            state = self.readyState
+            if state == CONNECTING and self._state is not State.CREATED and not self._close_fired:
+                # Closing before the handshake ends abandons it: no close frame was exchanged.
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    conn.abort()
+                self._fire_close(ABNORMAL, "", State.SUCCEEDED)
+            elif state != OPEN or self._conn is None:
+                raise FtError(Errno.WS_NOT_CONNECTED)
+            else:
+                self.readyState = CLOSING
+                self._conn.close(code, reason)
+        except FtError as error:
+            _report(self._runtime, CLOSE_API, options, error)
+            return
+        _report(self._runtime, CLOSE_API, options, None)
+
+    def _abort_now(self) -> None:
+        """`abort()` and runtime close: drop the socket now; onClose fires before returning."""
+        if self._state in ENDED:
+            return
+        if self._state is State.CREATED:  # never started: a plain abort
+            super()._abort_now()
+            return
+        conn, self._conn = self._conn, None
+        was_open = self.readyState in (OPEN, CLOSING)
+        if conn is not None:
+            try:
+                conn.abort(GOING_AWAY if self.readyState == OPEN else None)
+            except Exception:
+                logger.exception("ftcore: dropping %r raised", self)
+        self._fire_close(GOING_AWAY if was_open else ABNORMAL, "", State.ABORTED)
+
+    _shutdown = _abort_now
+
+
+# -- options ----------------------------------------------------------------------------------
+
+
+def _merge(options: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    if options is None:
+        return dict(kwargs)
+    if not isinstance(options, dict):
+        raise TypeError("options must be a dict, not %s" % type(options).__name__)
+    if kwargs:
+        options = dict(options)
+        options.update(kwargs)
+    return options
+
+
+def _valid_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("ws", "wss") and bool(parts.hostname)
+
+
+def _close_args(options: Dict[str, Any]) -> Tuple[int, str]:
+    code = options.get("code", 1000)
+    reason = options.get("reason", "")
+    if code is None:
+        code = 1000
+    if reason is None:
+        reason = ""
+    if isinstance(code, bool) or not isinstance(code, int) or not (
+        code == 1000 or 3000 <= code <= 4999
+    ):
+        raise FtError(Errno.WS_INVALID_CLOSE, "invalid close code %r" % (code,))
+    if not isinstance(reason, str):
+        raise FtError(Errno.WS_INVALID_CLOSE, "close reason must be a string")
+    if len(reason.encode("utf-8", "surrogatepass")) > MAX_REASON_BYTES:
+        raise FtError(Errno.WS_INVALID_CLOSE, "close reason longer than 123 bytes")
+    return code, reason
+
+
+def _report(
+    runtime: "Runtime", api: str, options: Dict[str, Any], error: Optional[FtError]
+) -> None:
+    """Run success/fail then complete of a send/close call on a later loop pass."""
+    if error is None:
+        res: Dict[str, Any] = {"errMsg": ok_msg(api)}
+    else:
+        res = {"errMsg": fail_msg(api, error.reason), "errno": error.errno}
+    runtime.loop.call_soon(_deliver, runtime, api, options, res, error is None)
+
+
+def _deliver(
+    runtime: "Runtime", api: str, options: Dict[str, Any], res: Dict[str, Any], ok: bool
+) -> None:
+    res = runtime._rewrite_result(api, res, ok)
+    Task._call_option(options.get("success" if ok else "fail"), res)
+    Task._call_option(options.get("complete"), res)
+
+
+# -- the global API ---------------------------------------------------------------------------
+
+
+class _Globals:
+    """The runtime's global socket listeners (`onSocketOpen` ...)."""
+
+    def __init__(self, runtime: "Runtime") -> None:
+        self.listeners = Listeners(runtime.loop.call_soon_threadsafe)
+
+
+_GLOBALS: "weakref.WeakKeyDictionary[Any, _Globals]" = weakref.WeakKeyDictionary()
+_GLOBALS_LOCK = threading.Lock()
+
+
+def _globals_of(runtime: "Runtime") -> _Globals:
+    with _GLOBALS_LOCK:
+        found = _GLOBALS.get(runtime)
+        if found is None:
+            found = _GLOBALS[runtime] = _Globals(runtime)
+        return found
+
+
+def _global_task(runtime: "Runtime") -> Optional[SocketTask]:
+    for task in runtime.live_tasks():
+        if isinstance(task, SocketTask):
+            return task
+    return None
+
+
+def _on_loop(runtime: "Runtime", fn: Callable[..., Any], *args: Any) -> None:
+    if runtime.loop.in_loop_thread():
+        fn(*args)
+    else:
+        runtime.loop.call_soon_threadsafe(fn, *args)
+
+
+def global_send(runtime: "Runtime", options: Dict[str, Any]) -> None:
+    """`sendSocketMessage`: `send` on the oldest live SocketTask."""
+
+    def now() -> None:
+        task = _global_task(runtime)
+        if task is None:
+            _report(runtime, SEND_API, options, FtError(Errno.WS_NOT_CONNECTED))
+        else:
+            task._send_now(options)
+
+    _on_loop(runtime, now)
+
+
+def global_close(runtime: "Runtime", options: Dict[str, Any]) -> None:
+    """`closeSocket`: `close` on the oldest live SocketTask."""
+
+    def now() -> None:
+        task = _global_task(runtime)
+        if task is None:
+            _report(runtime, CLOSE_API, options, FtError(Errno.WS_NOT_CONNECTED))
+        else:
+            task._close_now(options)
+
+    _on_loop(runtime, now)
+
+
+def global_listen(runtime: "Runtime", name: str, callback: Callable[[Dict[str, Any]], Any]) -> None:
+    """`onSocketOpen/Message/Error/Close`: hear the events of the global socket."""
+    if name not in _EVENTS:
+        raise ValueError("unknown socket event %r" % name)
+    _globals_of(runtime).listeners.add(name, callback)
