@@ -22,35 +22,39 @@ BACKLOG_LIMIT = 64
 
 
 class Listeners:
-    """Listeners per event name; `emit` runs them on the loop thread."""
+    """Listeners per event name; `emit` runs them on the loop thread.
+
+    Each name maps to a tuple replaced on every change, so `emit` iterates without copying.
+    """
 
     def __init__(self, call_soon_threadsafe: Callable[..., Any]) -> None:
         self._call_soon_threadsafe = call_soon_threadsafe
         self._lock = threading.Lock()
-        self._by_name: Dict[str, List[Listener]] = {}
+        self._by_name: Dict[str, Tuple[Listener, ...]] = {}
         self._backlog: Dict[str, List[Dict[str, Any]]] = {}
 
     def add(self, name: str, listener: Listener) -> None:
         if not callable(listener):
             raise TypeError("on%s expects a callable, got %r" % (name, listener))
         with self._lock:
-            first = name not in self._by_name
-            self._by_name.setdefault(name, []).append(listener)
-            replay = first and bool(self._backlog.get(name))
+            current = self._by_name.get(name)
+            self._by_name[name] = (current or ()) + (listener,)
+            replay = current is None and bool(self._backlog.get(name))
         if replay:
             self._call_soon_threadsafe(self._replay, name)
 
     def remove(self, name: str, listener: Any = None) -> None:
         """Remove one listener, or every listener of `name` when none is given."""
         with self._lock:
-            current = self._by_name.get(name)
-            if current is None:
-                self._by_name[name] = []
-                return
+            current = self._by_name.get(name, ())
             if listener is None:
-                current.clear()
+                self._by_name[name] = ()
             elif listener in current:
-                current.remove(listener)
+                kept = list(current)
+                kept.remove(listener)
+                self._by_name[name] = tuple(kept)
+            else:
+                self._by_name.setdefault(name, ())
 
     def has(self, name: str) -> bool:
         return bool(self._by_name.get(name))
@@ -58,18 +62,29 @@ class Listeners:
     def emit(self, name: str, res: Dict[str, Any]) -> None:
         """Call every listener of `name` with `res`; loop thread only."""
         listeners = self._by_name.get(name)
-        if listeners is None or self._backlog.get(name):
-            with self._lock:
-                if name not in self._by_name or self._backlog.get(name):
-                    backlog = self._backlog.setdefault(name, [])
-                    if len(backlog) < BACKLOG_LIMIT:
-                        backlog.append(res)
-                    else:
-                        logger.warning("ftcore: no %s listener; event dropped", name)
-                    return
-                listeners = self._by_name[name]
-        for listener in tuple(listeners):
-            _call(listener, res)
+        if listeners is None or self._backlog:
+            listeners = self._keep_for_later(name, res)
+        for listener in listeners:
+            try:
+                listener(res)
+            except Exception:
+                logger.exception("ftcore: listener %r raised", listener)
+
+    def _keep_for_later(self, name: str, res: Dict[str, Any]) -> Tuple[Listener, ...]:
+        """The slow path: nobody listens yet, or a replay is pending; keep `res` in order."""
+        with self._lock:
+            listeners = self._by_name.get(name)
+            backlog = self._backlog.get(name)
+            if listeners is not None and not backlog:
+                return listeners
+            if backlog is None:
+                backlog = self._backlog[name] = []
+            if len(backlog) < BACKLOG_LIMIT:
+                backlog.append(res)
+            elif len(backlog) == BACKLOG_LIMIT:
+                backlog.append(res)  # the marker past the limit: warn once, keep nothing more
+                logger.warning("ftcore: no on%s listener; later events are dropped", name)
+            return ()
 
     def flush(self) -> None:
         """Replay now every backlog whose listener has arrived (before a task settles, so
@@ -81,23 +96,19 @@ class Listeners:
 
     def _replay(self, name: str) -> None:
         with self._lock:
-            backlog = self._backlog.pop(name, [])
-            listeners = tuple(self._by_name.get(name, ()))
+            backlog = self._backlog.pop(name, [])[:BACKLOG_LIMIT]
+            listeners = self._by_name.get(name, ())
         for res in backlog:
             for listener in listeners:
-                _call(listener, res)
+                try:
+                    listener(res)
+                except Exception:
+                    logger.exception("ftcore: listener %r raised", listener)
 
     def clear(self) -> None:
         with self._lock:
             self._by_name.clear()
             self._backlog.clear()
-
-
-def _call(listener: Listener, res: Dict[str, Any]) -> None:
-    try:
-        listener(res)
-    except Exception:
-        logger.exception("ftcore: listener %r raised", listener)
 
 
 def event_methods(name: str) -> Tuple[Callable[..., None], Callable[..., None]]:

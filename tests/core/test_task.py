@@ -411,7 +411,7 @@ def test_backlog_is_bounded(rt: ftcore.Runtime, caplog: pytest.LogCaptureFixture
         for n in range(BACKLOG_LIMIT + 10):
             task.emit("Event", {"n": n})
         flush(rt.loop)
-    assert sum("dropped" in r.getMessage() for r in caplog.records) == 10
+    assert sum("dropped" in r.getMessage() for r in caplog.records) == 1  # warned once
     got: List[int] = []
     task.onEvent(lambda res: got.append(res["n"]))
     flush(rt.loop)
