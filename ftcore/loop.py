@@ -44,17 +44,20 @@ class Handle:
 
 
 class TimerHandle(Handle):
-    """A callback due at `when` on the loop's clock; ordered by deadline, then by creation."""
+    """A callback due at `when` on the loop's clock; cancel it from the loop thread."""
 
-    __slots__ = ("when", "_seq")
+    __slots__ = ("when", "_loop")
 
-    def __init__(self, when: float, seq: int, fn: Callback, args: Tuple[Any, ...]) -> None:
+    def __init__(self, when: float, loop: "EventLoop", fn: Callback, args: Tuple[Any, ...]) -> None:
         super().__init__(fn, args)
         self.when = when
-        self._seq = seq
+        self._loop: Optional[EventLoop] = loop  # None once it left the heap
 
-    def __lt__(self, other: "TimerHandle") -> bool:
-        return (self.when, self._seq) < (other.when, other._seq)
+    def cancel(self) -> None:
+        if not self.cancelled:
+            self.cancelled = True
+            if self._loop is not None:
+                self._loop._timer_cancelled()
 
 
 class ManualClock:
@@ -107,6 +110,7 @@ class EventLoop:
         self._ready: Deque[Handle] = deque()
         self._timers: List[Tuple[float, int, TimerHandle]] = []
         self._timer_seq = 0
+        self._cancelled_timers = 0
         self._readers: Dict[int, Handle] = {}
         self._writers: Dict[int, Handle] = {}
         self._waker = _Waker()
@@ -142,9 +146,25 @@ class EventLoop:
 
     def call_at(self, when: float, fn: Callback, *args: Any) -> TimerHandle:
         self._timer_seq += 1
-        timer = TimerHandle(when, self._timer_seq, fn, args)
+        timer = TimerHandle(when, self, fn, args)
         heapq.heappush(self._timers, (when, self._timer_seq, timer))  # compared in C
         return timer
+
+    def _timer_cancelled(self) -> None:
+        """Rebuild the heap once most of it is cancelled timers (timeouts that never fired),
+        so a busy loop's heap stays the size of its live timers."""
+        self._cancelled_timers += 1
+        timers = self._timers
+        if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
+            live = []
+            for entry in timers:
+                if entry[2].cancelled:
+                    entry[2]._loop = None
+                else:
+                    live.append(entry)
+            heapq.heapify(live)
+            self._timers = live
+            self._cancelled_timers = 0
 
     def in_loop_thread(self) -> bool:
         return self.thread_id == threading.get_ident()
@@ -221,7 +241,8 @@ class EventLoop:
             wait = timeout
             timers = self._timers
             while timers and timers[0][2].cancelled:
-                heapq.heappop(timers)
+                heapq.heappop(timers)[2]._loop = None
+                self._cancelled_timers -= 1
             if timers:
                 until_next = max(0.0, timers[0][0] - self.time())
                 wait = until_next if wait is None else min(wait, until_next)
@@ -239,7 +260,10 @@ class EventLoop:
         timers = self._timers
         while timers and (timers[0][0] <= now or timers[0][2].cancelled):
             timer = heapq.heappop(timers)[2]
-            if not timer.cancelled:
+            timer._loop = None
+            if timer.cancelled:
+                self._cancelled_timers -= 1
+            else:
                 self._ready.append(timer)
         ready = self._ready
         for _ in range(len(ready)):

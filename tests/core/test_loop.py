@@ -607,3 +607,20 @@ def test_call_soon_threadsafe_after_close_does_not_raise() -> None:
     t.start()
     t.join(WAIT)
     assert done.is_set()
+
+
+def test_cancelled_timers_do_not_pile_up() -> None:
+    """Timeouts that are cancelled (the common case) are compacted out of the heap."""
+    loop = EventLoop(clock=ManualClock())
+    try:
+        keep = loop.call_later(1000.0, lambda: None)
+        for _ in range(10_000):
+            loop.call_later(60.0, lambda: None).cancel()
+        assert len(loop._timers) < 200
+        fired: list = []
+        loop.call_later(1.0, fired.append, 1)
+        loop.time.advance(2.0)  # type: ignore[attr-defined]
+        loop.run_once(0)
+        assert fired == [1] and not keep.cancelled
+    finally:
+        loop.close()
