@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import atexit
 import threading
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ._plugins import hookimpl
-from ._runtime import Runtime
 from ._state import State
 from .errors import Errno, FtError
 from .hookspecs import hookspec
 
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
 __all__ = ["ft", "Runtime", "FtError", "Errno", "State", "hookimpl", "hookspec"]
 __version__ = "0.1.0"
 
-_default: Optional[Runtime] = None
+_default: "Optional[Runtime]" = None
 _default_lock = threading.Lock()
 
 
-def _default_runtime() -> Runtime:
+def _default_runtime() -> "Runtime":
+    from ._runtime import Runtime
+
     global _default
     with _default_lock:
         if _default is None or _default.closed:
@@ -36,6 +40,12 @@ def _default_runtime() -> Runtime:
 
 
 def __getattr__(name: str) -> Any:
+    """`ft` and `Runtime` load on first use, so `import ftcore` stays nearly as cheap as
+    pluggy (the loop, sockets and the sandbox come with the first runtime)."""
     if name == "ft":
         return _default_runtime()
+    if name == "Runtime":
+        from ._runtime import Runtime
+
+        return Runtime
     raise AttributeError("module 'ftcore' has no attribute %r" % name)
