@@ -92,8 +92,10 @@ def autobahn_quick(session: nox.Session) -> None:
 def _run_autobahn(session: nox.Session, *args: str) -> None:
     session.install("-q", ".")
     harness = os.environ.get("AUTOBAHN_HARNESS", os.path.join("..", "shared", "autobahn"))
+    outdir = os.path.join(session.create_tmp(), "autobahn-run")
     session.run(
-        "bash", os.path.join(harness, "run.sh"), *args,
+        "bash", os.path.join(harness, "run.sh"), "--outdir", outdir, *args,
         "--", os.path.join(session.bin, "python"), "tests/autobahn/adapter_ftcore.py",
         external=True,
     )
+    session.run("python", "tests/autobahn/check_summary.py", outdir)
