@@ -1,1 +1,31 @@
-"""HTTP transport on urllib3 (request, downloadFile, uploadFile)."""
+"""HTTP transport on urllib3 (request, downloadFile, uploadFile).
+
+Importing this module is cheap: urllib3 and ssl are imported when the runtime first needs its
+HTTP transport, so a host without urllib3 still loads every other plugin, and HTTP calls then
+fail with an errMsg that names the package to install.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftcore import Errno, FtError, hookimpl
+
+INSTALL_HINT = "urllib3 is not installed: pip install 'ftcore[http]'"
+
+
+@hookimpl(trylast=True)
+def ftcore_http_transport_make(runtime: Any) -> Any:
+    try:
+        import urllib3  # noqa: F401
+    except ImportError:
+        raise FtError(Errno.TRANSPORT_UNAVAILABLE, INSTALL_HINT) from None
+    from ftcore.transports import TlsSettings
+
+    from .transport import Urllib3Transport
+
+    tls = runtime.config["tls"]
+    return Urllib3Transport(
+        TlsSettings(verify=tls.get("verify", True), cafile=tls.get("cafile")),
+        runtime.config["maxConcurrent"]["http"],
+    )

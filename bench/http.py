@@ -1,0 +1,467 @@
+"""Benchmark: ft.request against raw urllib3 and requests, small GETs on loopback keep-alive.
+
+    python bench/http.py                 # the table (a few tens of seconds)
+    python bench/http.py --profile       # plus a cProfile of ft.request's per-request path
+
+A fast HTTP/1.1 keep-alive server runs in its own process on CPU 1 (nginx when installed,
+else a small asyncio server). Each workload runs in a child process: one request in flight
+(pinned with `taskset -c 0`, so the client is one CPU as in a mini-program host) and ten in
+flight (unpinned). Within a child the contenders alternate, round after round, and the table
+reports medians: requests/s and client CPU per request (all threads of the client process),
+each with its ratio to raw urllib3 (higher is better for both ratios). On a busy machine the
+CPU column is the steadier of the two.
+
+Goals (from the issue): ft.request >= 0.85x raw urllib3 with one in flight, >= 0.95x with ten,
+and ahead of requests in both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named http.py: keep its directory off sys.path, or it shadows the stdlib package.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
+
+BODY = b'{"ok":true,"n":1}'
+ROUNDS = 5
+SECONDS = 0.6  # per contender per round
+CONCURRENCY = 10
+
+
+# -- the server ----------------------------------------------------------------------------------
+
+
+NGINX_CONF = """
+worker_processes 1;
+error_log stderr error;
+pid %(prefix)s/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    client_body_temp_path %(prefix)s/body;
+    proxy_temp_path %(prefix)s/proxy;
+    fastcgi_temp_path %(prefix)s/fastcgi;
+    uwsgi_temp_path %(prefix)s/uwsgi;
+    scgi_temp_path %(prefix)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / { default_type application/json; return 200 '%(body)s'; }
+    }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def start_server() -> Tuple[subprocess.Popen, str, str, Optional[str]]:
+    """(process, url, kind, temp dir to remove)."""
+    pin = (
+        ["taskset", "-c", "1"]
+        if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1
+        else []
+    )
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+    if nginx:
+        prefix = tempfile.mkdtemp(prefix="ftbench-nginx-")
+        port = free_port()
+        conf = os.path.join(prefix, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF % {"prefix": prefix, "port": port, "body": BODY.decode()})
+        proc = subprocess.Popen(
+            pin + [nginx, "-p", prefix, "-c", conf, "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        if wait_listening(port, 5):
+            return proc, "http://127.0.0.1:%d/small" % port, "nginx", prefix
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(prefix, ignore_errors=True)
+    port = free_port()
+    proc = subprocess.Popen(pin + [sys.executable, __file__, "--serve", str(port)])
+    if not wait_listening(port):
+        proc.kill()
+        raise SystemExit("the benchmark server did not start")
+    return proc, "http://127.0.0.1:%d/small" % port, "python asyncio", None
+
+
+def serve(port: int) -> None:
+    """A minimal HTTP/1.1 keep-alive server: every request gets the same small response."""
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(BODY), BODY)
+    )
+
+    class Proto(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buffer = b""
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            count = self.buffer.count(b"\r\n\r\n")
+            if count:
+                self.buffer = self.buffer[self.buffer.rindex(b"\r\n\r\n") + 4 :]
+                self.transport.write(response * count)
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(
+            Proto, "127.0.0.1", port, backlog=512
+        )
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# -- contenders ---------------------------------------------------------------------------------
+
+
+def rate(run: Callable[[float], int]) -> Tuple[float, float]:
+    """(requests per second, client CPU microseconds per request, all threads)."""
+    cpu = time.process_time()
+    started = time.perf_counter()
+    count = run(SECONDS)
+    return count / (time.perf_counter() - started), (time.process_time() - cpu) / count * 1e6
+
+
+class Contenders:
+    def __init__(self, url: str) -> None:
+        import requests
+        import urllib3
+
+        import ftcore
+
+        self.url = url
+        self.pm = urllib3.PoolManager(maxsize=CONCURRENCY)
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY)
+        self.session.mount("http://", adapter)
+        self.rt = ftcore.Runtime(entrypoints=False)
+        self.rt.request(url=url).result(10)  # warm: transport made, connection open
+        self.pm.request("GET", url)
+        self.session.get(url)
+
+    def close(self) -> None:
+        self.rt.close()
+        self.pm.clear()
+        self.session.close()
+
+    # one in flight
+
+    def urllib3_seq(self, seconds: float) -> int:
+        request, url, n = self.pm.request, self.url, 0
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            response = request("GET", url)
+            assert response.status == 200 and response.data == BODY
+            n += 1
+        return n
+
+    def requests_seq(self, seconds: float) -> int:
+        get, url, n = self.session.get, self.url, 0
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            response = get(url)
+            assert response.status_code == 200 and response.content == BODY
+            n += 1
+        return n
+
+    def ft_result_seq(self, seconds: float) -> int:
+        request, url, n = self.rt.request, self.url, 0
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            res = request(url=url).result()
+            assert res["statusCode"] == 200
+            n += 1
+        return n
+
+    def ft_callback(self, seconds: float, chains: int = 1) -> int:
+        """`chains` callback chains: each success launches the next request, on the loop."""
+        request, url = self.rt.request, self.url
+        end = time.perf_counter() + seconds
+        done = threading.Event()
+        state = {"n": 0, "live": chains}
+        clock = time.perf_counter
+
+        def success(res: Dict[str, Any]) -> None:
+            assert res["statusCode"] == 200
+            state["n"] += 1
+            if clock() < end:
+                request({"url": url, "success": success, "fail": fail})
+            else:
+                state["live"] -= 1
+                if not state["live"]:
+                    done.set()
+
+        def fail(res: Dict[str, Any]) -> None:
+            raise SystemExit("request failed: %r" % (res,))
+
+        for _ in range(chains):
+            request({"url": url, "success": success, "fail": fail})
+        done.wait()
+        return state["n"]
+
+    def ft_callback_seq(self, seconds: float) -> int:
+        return self.ft_callback(seconds, 1)
+
+    # ten in flight
+
+    def threads(self, seconds: float, one: Callable[[], None]) -> int:
+        counts = [0] * CONCURRENCY
+        end = time.perf_counter() + seconds
+
+        def work(i: int) -> None:
+            n = 0
+            while time.perf_counter() < end:
+                one()
+                n += 1
+            counts[i] = n
+
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(CONCURRENCY)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return sum(counts)
+
+    def urllib3_conc(self, seconds: float) -> int:
+        request, url = self.pm.request, self.url
+        return self.threads(seconds, lambda: request("GET", url))
+
+    def requests_conc(self, seconds: float) -> int:
+        get, url = self.session.get, self.url
+        return self.threads(seconds, lambda: get(url))
+
+    def ft_result_conc(self, seconds: float) -> int:
+        request, url = self.rt.request, self.url
+        return self.threads(seconds, lambda: request(url=url).result())
+
+    def ft_callback_conc(self, seconds: float) -> int:
+        return self.ft_callback(seconds, CONCURRENCY)
+
+
+WORKLOADS = {
+    "seq": [
+        ("urllib3 PoolManager", "urllib3_seq"),
+        ("requests.Session", "requests_seq"),
+        ("ft.request callbacks", "ft_callback_seq"),
+        ("ft.request .result()", "ft_result_seq"),
+    ],
+    "conc": [
+        ("urllib3 PoolManager (10 threads)", "urllib3_conc"),
+        ("requests.Session (10 threads)", "requests_conc"),
+        ("ft.request callbacks (10 chains)", "ft_callback_conc"),
+        ("ft.request .result() (10 threads)", "ft_result_conc"),
+    ],
+}
+
+
+def child(workload: str, url: str) -> None:
+    bench = Contenders(url)
+    results: Dict[str, List[Tuple[float, float]]] = {name: [] for name, _ in WORKLOADS[workload]}
+    try:
+        for round_no in range(ROUNDS):
+            order = WORKLOADS[workload] if round_no % 2 == 0 else WORKLOADS[workload][::-1]
+            for name, method in order:
+                results[name].append(rate(getattr(bench, method)))
+    finally:
+        bench.close()
+    print(json.dumps(results))
+
+
+def run_child(workload: str, url: str, pin: bool) -> Dict[str, List[List[float]]]:
+    prefix = ["taskset", "-c", "0"] if pin and shutil.which("taskset") else []
+    out = subprocess.run(
+        prefix + [sys.executable, __file__, "--child", workload, url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- profile ------------------------------------------------------------------------------------
+
+
+def profile(url: str, count: int = 3000) -> None:
+    """cProfile of `count` sequential callback-style requests, on the loop and worker threads."""
+    import cProfile
+    import pstats
+
+    import ftcore
+
+    profilers: List[cProfile.Profile] = []
+    lock = threading.Lock()
+
+    def start_profiling() -> cProfile.Profile:
+        profiler = cProfile.Profile()
+        with lock:
+            profilers.append(profiler)
+        profiler.enable()  # profiles the calling thread only, until disabled
+        return profiler
+
+    rt = ftcore.Runtime(entrypoints=False)
+    transport = rt.transport("http")  # made now; its worker threads start on first use
+    work = transport._workers._work
+
+    def profiled_work() -> None:
+        profiler = start_profiling()
+        try:
+            work()
+        finally:
+            profiler.disable()
+
+    transport._workers._work = profiled_work  # type: ignore[method-assign]
+    rt.request(url=url).result(10)
+    done = threading.Event()
+    left = [count]
+
+    def success(res: Dict[str, Any]) -> None:
+        left[0] -= 1
+        if left[0]:
+            rt.request({"url": url, "success": success})
+        else:
+            for profiler in profilers:
+                profiler.disable()
+            done.set()
+
+    started_on_loop = threading.Event()
+    rt.loop.call_soon_threadsafe(lambda: (start_profiling(), started_on_loop.set()))
+    started_on_loop.wait()
+    started = time.perf_counter()
+    rt.request({"url": url, "success": success})
+    done.wait()
+    elapsed = time.perf_counter() - started
+    rt.close()
+    stats = pstats.Stats(profilers[0])
+    for profiler in profilers[1:]:
+        stats.add(profiler)
+    print(
+        "\nprofile: %d sequential callback requests, %.1f us/request wall (profiled)"
+        % (count, elapsed / count * 1e6)
+    )
+    table = stats.stats  # type: ignore[attr-defined]
+    total = sum(value[2] for value in table.values())
+    buckets: Dict[str, float] = {}
+    for (filename, _, name), value in table.items():
+        if "urllib3" in filename:
+            key = "urllib3"
+        elif "http/client" in filename or "email" in filename:
+            key = "http.client + email (used by urllib3)"
+        elif filename == "~":
+            key = "builtins: " + name
+        elif "/ftcore/" in filename:
+            key = "ftcore core: " + os.path.basename(filename)
+        elif "ftcore_" in filename:
+            key = "ftcore plugins: " + filename.split("plugins/")[-1]
+        elif "pluggy" in filename:
+            key = "pluggy (hook calls)"
+        else:
+            key = "stdlib: " + os.path.basename(filename)
+        buckets[key] = buckets.get(key, 0.0) + value[2]
+    print("own time by area (loop + worker threads), %% of %.2fs profiled:" % total)
+    for key, value in sorted(buckets.items(), key=lambda kv: -kv[1])[:25]:
+        print("  %5.1f%%  %s" % (100 * value / total, key))
+    print("\ntop functions by own time:")
+    stats.sort_stats("tottime").print_stats(25)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="also profile ft.request")
+    parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    if args.child:
+        child(*args.child)
+        return
+    proc, url, kind, temp = start_server()
+    try:
+        if not args.profile_only:
+            print(
+                "server: %s on CPU 1; %d rounds x %.1fs per contender, interleaved; medians"
+                % (kind, ROUNDS, SECONDS)
+            )
+            print(
+                "python %s, urllib3 %s"
+                % (sys.version.split()[0], __import__("urllib3").__version__)
+            )
+            for workload, pin, title in (
+                ("seq", True, "one request in flight (client pinned: taskset -c 0)"),
+                ("conc", False, "ten requests in flight (client unpinned)"),
+            ):
+                results = run_child(workload, url, pin)
+                base_rate = statistics.median(v[0] for v in next(iter(results.values())))
+                base_cpu = statistics.median(v[1] for v in next(iter(results.values())))
+                print("\n%s" % title)
+                print(
+                    "  %-36s %9s %8s %12s %8s"
+                    % ("contender", "req/s", "ratio", "CPU us/req", "ratio")
+                )
+                for name, values in results.items():
+                    median = statistics.median(v[0] for v in values)
+                    cpu = statistics.median(v[1] for v in values)
+                    print(
+                        "  %-36s %9.0f %7.2fx %12.0f %7.2fx"
+                        % (name, median, median / base_rate, cpu, base_cpu / cpu)
+                    )
+        if args.profile or args.profile_only:
+            profile(url)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

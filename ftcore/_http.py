@@ -1,0 +1,709 @@
+"""HTTP semantics shared by request, downloadFile and uploadFile (API.md §3).
+
+`HttpTaskBase` owns everything a mini-program relies on around a transport: URL checks, the
+domain list at every hop, one deadline for the whole task, the `maxConcurrent.http` queue,
+redirects, abort, `onHeadersReceived` and `profile`. `RequestTask` adds `request`'s options,
+data encoding and response decoding. The transport (any `ftcore.transports.HttpTransport`)
+only moves bytes.
+
+Threads. Everything touching task state, listeners or callbacks runs on the loop thread. The
+transport reports on its own threads through `_HopSink`; the sink forwards `headers`, `end` and
+`error` to the loop through one ordered inbox per task (`_call_on_loop`), so that a burst of
+events (headers, chunks, end of a small response) costs one loop wake-up. Anything arriving for
+a hop that is no longer current, or after the task ended (abort, timeout), is dropped.
+
+Timeout. The deadline counts from the moment the loop starts the task (the call, in practice),
+so time spent queued for a `maxConcurrent.http` slot and every redirect hop count, as in WeChat.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import re
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+from ._listeners import event_methods
+from ._state import ENDED, State
+from ._task import Task, logger
+from .errors import Errno, FtError
+from .transports import HttpRequest, TlsSettings
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+    from .transports import Header, HttpExchange, HttpTransport
+
+__all__ = ["HttpTaskBase", "RequestTask", "MAX_REDIRECTS", "header_dict"]
+
+MAX_REDIRECTS = 10
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+METHODS = frozenset({"OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT"})
+_BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+_URI_SAFE = "-_.!~*'()"  # what JS encodeURIComponent leaves alone
+
+
+def _now_ms() -> float:
+    return time.time() * 1000.0
+
+
+def header_dict(headers: List["Header"]) -> Tuple[Dict[str, str], List[str]]:
+    """The response `header` dict and `cookies` list of a header list.
+
+    One entry per name as the server spelled it first; repeated names are joined with ", ",
+    except Set-Cookie, whose values all go to `cookies` (and the last one to `header`, as
+    WeChat shows it).
+    """
+    result: Dict[str, str] = {}
+    cookies: List[str] = []
+    spelling: Dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            cookies.append(value)
+            key = spelling.setdefault(lower, name)
+            result[key] = value
+            continue
+        key = spelling.get(lower)
+        if key is None:
+            spelling[lower] = name
+            result[name] = value
+        else:
+            result[key] = result[key] + ", " + value
+    return result, cookies
+
+
+# The common shape, checked with one regex: scheme, a plain host name or IPv4 address, an
+# optional port of at most 5 digits, then anything without control characters or spaces.
+_SIMPLE_URL = re.compile(
+    r"[hH][tT][tT][pP][sS]?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?(?:[/?#][^\x00-\x20\x7f]*)?\Z"
+)
+
+
+def check_http_url(url: Any) -> str:
+    """`url` if it is an absolute http(s) URL with a host, else FtError 600009."""
+    if not isinstance(url, str) or not url:
+        raise FtError(Errno.INVALID_URL)
+    simple = _SIMPLE_URL.match(url)
+    if simple is not None and (simple.group(1) is None or int(simple.group(1)) <= 65535):
+        return url
+    if _CONTROL.search(url):
+        raise FtError(Errno.INVALID_URL)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise FtError(Errno.INVALID_URL) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FtError(Errno.INVALID_URL)
+    return url
+
+
+def _origin(url: str) -> Tuple[str, str, Optional[int]]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+class _HopSink:
+    """The `HttpSink` of one exchange (one hop); called on the transport's thread.
+
+    Tolerant by design: calls that race an abort, or come after `end`/`error`, are dropped, so
+    a transport need not synchronise with `abort()`.
+    """
+
+    __slots__ = ("task", "final", "closed", "acked", "body_lock", "__weakref__")
+
+    def __init__(self, task: "HttpTaskBase") -> None:
+        self.task = task
+        self.final = True
+        self.closed = False
+        # Set by the loop once `_headers_received` ran (or the hop ended): gated bodies wait.
+        self.acked = threading.Event() if task._gate_body else None
+        self.body_lock = threading.Lock()
+
+    def sent(self, nbytes: int) -> None:
+        if not self.closed:
+            self.task._sent(nbytes)
+
+    def headers(self, status: int, headers: List["Header"], info: Dict[str, Any]) -> None:
+        self.final = not self.task._is_redirect(status, headers)
+        self.task._post(self, self.task._on_headers, status, headers, info)
+
+    def body(self, chunk: Any) -> None:
+        if not self.final:
+            if self.closed:
+                raise _SinkClosed()
+            return  # a redirect's body: nobody reads it
+        acked = self.acked
+        if acked is not None and not acked.is_set():
+            acked.wait()
+        with self.body_lock:
+            if self.closed:
+                raise _SinkClosed()
+            try:
+                self.task._receive_body(chunk)
+            except FtError as error:
+                self.closed = True
+                self.task._post(self, self.task._on_error, error, force=True)
+                raise _SinkClosed() from None
+
+    def end(self, info: Dict[str, Any]) -> None:
+        self.task._post(self, self.task._on_end, info)
+
+    def error(self, error: Exception) -> None:
+        self.task._post(self, self.task._on_error, error)
+
+    def close(self) -> None:
+        """Loop thread: nothing more from this hop reaches the task."""
+        with self.body_lock:
+            self.closed = True
+        if self.acked is not None:
+            self.acked.set()
+
+
+class _SinkClosed(Exception):
+    """Raised into the transport from `HttpSink.body`: stop, drop the connection."""
+
+
+class HttpTaskBase(Task):
+    """Shared by request/downloadFile/uploadFile.
+
+    The base validates the URL (errno 600009 "invalid url" for a missing or non-http(s) url),
+    checks the domain list on every hop (`runtime.check_url(api, url)`), keeps one deadline for
+    the whole task (`runtime.timeout_for(api, options)`, counted from the start, queueing and
+    redirects included; a timer on the loop fails the task with "<api>:fail timeout"), queues for
+    a `maxConcurrent.http` slot (`runtime.http_slots`; released exactly once on any end; a task
+    aborted while queued is withdrawn), follows redirects (at most 10 hops, then errno 600008
+    "too many redirects"; 301/302/303 become GET without a body and without content-type/length,
+    307/308 keep method and body; a relative Location is resolved; credentials are dropped when
+    the origin changes) or, in manual mode, ends on the 3xx, runs the transport exchange, and
+    handles abort, `onHeadersReceived` and `profile`.
+
+    Subclasses implement (thread in brackets):
+
+    * `_first_request(options) -> HttpRequest` [loop]: method, url, headers, body. Also called
+      again for a 307/308 hop when the first body was not bytes (a stream cannot be replayed).
+    * `_redirect_mode(options) -> "follow" | "manual"` [loop]: default "follow".
+    * `_headers_received(status, headers)` [loop]: final hop only, before any body chunk reaches
+      `_receive_body`; may raise `FtError` to fail the task.
+    * `_receive_body(chunk)` [transport]: final hop only; `chunk` may be a reused memoryview
+      (copy what you keep); may raise `FtError`: the exchange is dropped and the task fails.
+      Use `_call_on_loop(fn, *args)` to run anything on the loop, in order with the hop's events.
+    * `_sent(nbytes)` [transport]: request body bytes that left (upload progress).
+    * `_completed(status, headers, profile) -> dict` [loop]: the success dict without errMsg.
+    * `_discard()` [loop]: the task failed (error, abort, timeout): drop partial state. Runs
+      after the exchange was dropped and before fail/complete are called.
+
+    `_gate_body` (class attribute, default True) makes the transport thread wait until the loop
+    ran `_headers_received` before the first `_receive_body`; a subclass whose
+    `_receive_body` does not depend on it may turn it off to save a thread round trip.
+    """
+
+    _gate_body = True
+
+    onHeadersReceived, offHeadersReceived = event_methods("HeadersReceived")  # noqa: N815
+
+    def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
+        super().__init__(runtime, options)
+        self._prepared: Dict[str, Any] = {}
+        self._request: Optional[HttpRequest] = None
+        self._transport: Optional["HttpTransport"] = None
+        self._exchange: Optional["HttpExchange"] = None
+        self._sink: Optional[_HopSink] = None
+        self._timer: Any = None
+        self._deadline = math.inf
+        self._slot = ""  # "" none, "waiting", "held"
+        self._slot_start: Optional[Callable[[], None]] = None
+        self._mode = "follow"
+        self._hops = 0
+        self._fetch_start = 0.0
+        self._redirect_start = 0.0
+        self._redirect_end = 0.0
+        self._status = 0
+        self._headers: List["Header"] = []
+        self._header_info: Dict[str, Any] = {}
+        self._header_dict: Optional[Tuple[Dict[str, str], List[str]]] = None
+        # the ordered inbox from transport threads to the loop
+        self._inbox: List[Tuple[Any, ...]] = []
+        self._inbox_lock = threading.Lock()
+        self._inbox_scheduled = False
+
+    # -- subclass interface ---------------------------------------------------------------------
+
+    def _first_request(self, options: Dict[str, Any]) -> HttpRequest:
+        raise NotImplementedError
+
+    def _redirect_mode(self, options: Dict[str, Any]) -> str:
+        return "follow"
+
+    def _headers_received(self, status: int, headers: List["Header"]) -> None:
+        pass
+
+    def _receive_body(self, chunk: Any) -> None:
+        pass
+
+    def _sent(self, nbytes: int) -> None:
+        pass
+
+    def _completed(
+        self, status: int, headers: List["Header"], profile: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        pass
+
+    def _call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """From the transport thread: run `fn(*args)` on the loop after the events already
+        reported for the current hop; dropped if the hop or the task ended meanwhile."""
+        sink = self._sink
+        if sink is not None:
+            self._post(sink, fn, *args)
+
+    # -- start ----------------------------------------------------------------------------------
+
+    def _start(self, options: Dict[str, Any]) -> None:
+        self._fetch_start = _now_ms()
+        self._prepared = options
+        runtime = self._runtime
+        timeout = runtime.timeout_for(self.api, options)
+        url = check_http_url(options.get("url"))
+        self._mode = self._redirect_mode(options)
+        request = self._first_request(options)
+        if request.url is not url:
+            check_http_url(request.url)
+        runtime.check_url(self.api, request.url)
+        self._transport = runtime.transport("http")
+        if request.tls is None:
+            request.tls = _tls_of(runtime)
+        self._request = request
+        if timeout != math.inf:
+            self._deadline = self._loop.time() + timeout
+            self._timer = self._loop.call_later(timeout, self._on_timeout)
+        self._runtime._observe(self, "started", options)
+        self._slot = "waiting"
+        self._slot_start = self._slot_acquired
+        runtime.http_slots.acquire(self._slot_start)
+
+    def _slot_acquired(self) -> None:
+        if self._state in ENDED:  # cannot happen (withdrawn on end), but never leak a slot
+            self._runtime.http_slots.release()
+            return
+        self._slot = "held"
+        assert self._request is not None
+        self._send(self._request)
+
+    def _send(self, request: HttpRequest) -> None:
+        if self._deadline != math.inf:
+            request.timeout = max(0.0, self._deadline - self._loop.time())
+        self._request = request
+        sink = _HopSink(self)
+        self._sink = sink
+        assert self._transport is not None
+        try:
+            self._exchange = self._transport.start(request, sink)
+        except FtError as error:
+            self._fail(error)
+        except Exception as error:  # a transport bug: fail, never crash the loop
+            logger.exception("ftcore: %r failed to start %s", self._transport, self)
+            self._fail(FtError(Errno.NETWORK, "transport error: %s" % error))
+
+    # -- transport thread → loop ----------------------------------------------------------------
+
+    def _post(
+        self, sink: _HopSink, fn: Callable[..., Any], *args: Any, force: bool = False
+    ) -> None:
+        if sink.closed and not force:
+            return
+        with self._inbox_lock:
+            self._inbox.append((sink, fn, args))
+            if self._inbox_scheduled:
+                return
+            self._inbox_scheduled = True
+        self._loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        with self._inbox_lock:
+            events, self._inbox = self._inbox, []
+            self._inbox_scheduled = False
+        for sink, fn, args in events:
+            if sink is not self._sink or self._settled:
+                continue
+            try:
+                fn(*args)
+            except FtError as error:
+                self._fail(error)
+            except Exception as error:
+                logger.exception("ftcore: %s failed handling a transport event", self)
+                self._fail(FtError(Errno.NETWORK, "internal error: %s" % error))
+
+    def _is_redirect(self, status: int, headers: List["Header"]) -> bool:
+        """Whether this response is a hop to follow (pure: called on the transport thread)."""
+        if status not in REDIRECT_CODES or self._mode != "follow":
+            return False
+        return any(name.lower() == "location" for name, _ in headers)
+
+    def _on_headers(self, status: int, headers: List["Header"], info: Dict[str, Any]) -> None:
+        sink = self._sink
+        assert sink is not None
+        self._status, self._headers, self._header_info = status, headers, info
+        if not sink.final:
+            return  # a redirect: acted on at its end, once its body was drained
+        header, cookies = self._header_dict = header_dict(headers)
+        self._listeners.emit(
+            "HeadersReceived",
+            {"header": dict(header), "statusCode": status, "cookies": list(cookies)},
+        )
+        if self._settled:  # a listener aborted the task
+            return
+        try:
+            self._headers_received(status, headers)
+        finally:
+            if sink.acked is not None:
+                sink.acked.set()
+
+    def _on_end(self, info: Dict[str, Any]) -> None:
+        sink = self._sink
+        assert sink is not None
+        sink.closed = True
+        if not sink.final:
+            self._follow(info)
+            return
+        self._exchange = None
+        self._settle_timers()
+        if self._header_info:
+            info = dict(self._header_info, **info)
+        profile = self._profile(info)
+        res = self._completed(self._status, self._headers, profile)
+        self._succeed(res)
+
+    def _on_error(self, error: Exception) -> None:
+        if not isinstance(error, FtError):
+            error = FtError(Errno.NETWORK, "network error: %s" % (error,))
+        self._fail(error)
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if self._state not in ENDED:
+            self._fail(FtError(Errno.TIMEOUT))
+
+    # -- redirects ------------------------------------------------------------------------------
+
+    def _follow(self, info: Dict[str, Any]) -> None:
+        request = self._request
+        assert request is not None
+        if self._hops >= MAX_REDIRECTS:
+            raise FtError(Errno.TOO_MANY_REDIRECTS)
+        self._hops += 1
+        if not self._redirect_start:
+            self._redirect_start = self._fetch_start
+        self._redirect_end = _now_ms()
+        location = next(value for name, value in self._headers if name.lower() == "location")
+        try:
+            url = urljoin(request.url, location.strip())
+        except ValueError:
+            raise FtError(Errno.INVALID_URL, "invalid redirect url") from None
+        url = urlunsplit(urlsplit(url)._replace(fragment=""))
+        check_http_url(url)
+        self._runtime.check_url(self.api, url)
+        method, body, length = request.method, request.body, request.body_length
+        headers = list(request.headers)
+        if self._status in (301, 302, 303) and method != "HEAD":
+            method, body, length = "GET", None, None
+            headers = [h for h in headers if h[0].lower() not in _BODY_HEADERS]
+        elif body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
+            fresh = self._first_request(self._prepared)
+            body, length = fresh.body, fresh.body_length
+        if _origin(url) != _origin(request.url):
+            headers = [h for h in headers if h[0].lower() not in _CREDENTIAL_HEADERS]
+        self._exchange = None
+        self._send(
+            HttpRequest(
+                method=method,
+                url=url,
+                headers=headers,
+                body=body,
+                body_length=length,
+                tls=request.tls,
+                decode_content=request.decode_content,
+            )
+        )
+
+    # -- ends -----------------------------------------------------------------------------------
+
+    def _settle_timers(self) -> None:
+        """Release the timer and the slot (once); loop thread."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        slot, self._slot = self._slot, ""
+        if slot == "waiting":
+            self._runtime.http_slots.withdraw(self._slot_start)
+        elif slot == "held":
+            self._runtime.http_slots.release()
+
+    def _teardown(self) -> None:
+        """Drop the exchange, the hop, the timer and the slot; then `_discard()`."""
+        sink, self._sink = self._sink, None
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            try:
+                exchange.abort()
+            except Exception:
+                logger.exception("ftcore: aborting %r raised", exchange)
+        if sink is not None:
+            sink.close()
+        self._settle_timers()
+        try:
+            self._discard()
+        except Exception:
+            logger.exception("ftcore: %s failed to discard its state", self)
+
+    def _cancel(self) -> None:
+        self._teardown()
+
+    def _fail(self, error: FtError, end: State = State.FAILED) -> None:
+        if self._state not in ENDED:
+            self._teardown()
+        super()._fail(error, end)
+
+    # -- profile --------------------------------------------------------------------------------
+
+    def _profile(self, info: Dict[str, Any]) -> Dict[str, Any]:
+        """API.md's profile (every key) from what the transport reported for the final hop."""
+        get = info.get
+        fetch = self._fetch_start
+        request_start = get("requestStart") or fetch
+        connect_start = get("connectStart") or request_start
+        return {
+            "redirectStart": self._redirect_start,
+            "redirectEnd": self._redirect_end,
+            "fetchStart": fetch,
+            "domainLookUpStart": connect_start,
+            "domainLookUpEnd": connect_start,
+            "connectStart": connect_start,
+            "connectEnd": get("connectEnd") or connect_start,
+            "SSLconnectionStart": get("SSLconnectionStart", 0),
+            "SSLconnectionEnd": get("SSLconnectionEnd", 0),
+            "requestStart": request_start,
+            "requestEnd": get("requestEnd") or request_start,
+            "responseStart": get("responseStart") or request_start,
+            "responseEnd": get("responseEnd") or _now_ms(),
+            "socketReused": bool(get("socketReused", False)),
+            "peerIP": get("peerIP", ""),
+            "port": get("port", 0),
+            "protocol": get("protocol", "http/1.1"),
+            "sendBytesCount": get("sendBytesCount", 0),
+            "receivedBytedCount": get("receivedBytedCount", 0),
+        }
+
+
+_TLS_OF: "weakref.WeakKeyDictionary[Runtime, TlsSettings]" = weakref.WeakKeyDictionary()
+
+
+def _tls_of(runtime: "Runtime") -> TlsSettings:
+    """The runtime's `config["tls"]` as a TlsSettings, made once per runtime."""
+    try:
+        return _TLS_OF[runtime]
+    except KeyError:
+        tls = runtime.config["tls"]
+        settings = TlsSettings(verify=tls.get("verify", True), cafile=tls.get("cafile"))
+        _TLS_OF[runtime] = settings
+        return settings
+
+
+# -- request ------------------------------------------------------------------------------------
+
+
+class RequestTask(HttpTaskBase):
+    """What `request()` returns: `abort()`, headers and chunk listeners, `result()`."""
+
+    api = "request"
+    _gate_body = False  # _receive_body only collects bytes or forwards them in order
+
+    onChunkReceived, offChunkReceived = event_methods("ChunkReceived")  # noqa: N815
+
+    def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
+        super().__init__(runtime, options)
+        self._parts: List[bytes] = []
+        self._chunked = False
+
+    def _redirect_mode(self, options: Dict[str, Any]) -> str:
+        mode = options.get("redirect", "follow")
+        if mode not in ("follow", "manual"):
+            raise FtError(Errno.INVALID_OPTION, "invalid redirect %r" % (mode,))
+        return str(mode)
+
+    def _first_request(self, options: Dict[str, Any]) -> HttpRequest:
+        method = options.get("method", "GET")
+        if method is None:
+            method = "GET"
+        if not isinstance(method, str) or method.upper() not in METHODS:
+            raise FtError(Errno.INVALID_OPTION, "invalid method")
+        method = method.upper()
+        response_type = options.get("responseType", "text")
+        if response_type not in ("text", "arraybuffer"):
+            raise FtError(Errno.INVALID_OPTION, "invalid responseType %r" % (response_type,))
+        data_type = options.get("dataType", "json")
+        if not isinstance(data_type, str):
+            raise FtError(Errno.INVALID_OPTION, "invalid dataType %r" % (data_type,))
+        self._chunked = bool(options.get("enableChunked", False))
+        url: str = options["url"]
+        header: Dict[str, str] = options.get("header") or {}
+        if not isinstance(header, dict):
+            raise FtError(Errno.INVALID_OPTION, "header must be an object")
+        headers = [(str(name), str(value)) for name, value in header.items()]
+        url, body = encode_data(method, url, headers, options.get("data"))
+        return HttpRequest(method=method, url=url, headers=headers, body=body)
+
+    def _receive_body(self, chunk: Any) -> None:
+        data = bytes(chunk)
+        if self._chunked:
+            if data:
+                self._call_on_loop(self._emit_chunk, data)
+        else:
+            self._parts.append(data)
+
+    def _emit_chunk(self, data: bytes) -> None:
+        self._listeners.emit("ChunkReceived", {"data": data})
+
+    def _discard(self) -> None:
+        self._parts = []
+
+    def _completed(
+        self, status: int, headers: List["Header"], profile: Dict[str, Any]
+    ) -> Dict[str, Any]:
+        options = self._prepared
+        header, cookies = self._header_dict or header_dict(headers)
+        raw = b"".join(self._parts)
+        self._parts = []
+        data = decode_body(
+            raw,
+            header,
+            options.get("responseType", "text"),
+            options.get("dataType", "json"),
+        )
+        res: Dict[str, Any] = {
+            "data": data,
+            "statusCode": status,
+            "header": header,
+            "cookies": cookies,
+        }
+        if options.get("enableProfile", True):
+            res["profile"] = profile
+        return res
+
+
+# -- request data and response body -------------------------------------------------------------
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise FtError(Errno.INVALID_DATA, "invalid request data: %s" % error) from None
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FtError(Errno.INVALID_DATA, "invalid request data: not encodable as UTF-8") from None
+
+
+def _query_value(value: Any) -> str:
+    return value if isinstance(value, str) else _json(value)
+
+
+def _form(pairs: Any) -> str:
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    out = []
+    try:
+        for key, value in items:
+            out.append(
+                quote(_utf8(_query_value(key)), safe=_URI_SAFE)
+                + "="
+                + quote(_utf8(_query_value(value)), safe=_URI_SAFE)
+            )
+    except (TypeError, ValueError):
+        raise FtError(Errno.INVALID_DATA, "invalid request data: not key/value pairs") from None
+    return "&".join(out)
+
+
+def _content_type(headers: List["Header"]) -> str:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value.lower()
+    return ""
+
+
+def encode_data(method: str, url: str, headers: List["Header"], data: Any) -> Tuple[str, Any]:
+    """The URL and body of a request: GET merges a dict (or a str) into the query string;
+    other methods send JSON, urlencoded, UTF-8 or raw bytes. FtError 600010 when impossible."""
+    if data is None:
+        return url, None
+    if method == "GET" and isinstance(data, (dict, str)):
+        query = _form(data) if isinstance(data, dict) else data
+        if not query:
+            return url, None
+        _utf8(query)
+        base, _, fragment = url.partition("#")
+        base += "&" if "?" in base and not base.endswith(("?", "&")) else "" if "?" in base else "?"
+        return base + query + ("#" + fragment if fragment else ""), None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return url, bytes(data)
+    if isinstance(data, str):
+        return url, _utf8(data)
+    if isinstance(data, (dict, list, tuple)) and _content_type(headers).startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        return url, _form(data).encode("ascii")
+    return url, _utf8(_json(data))
+
+
+_CHARSET_OF: Dict[str, str] = {}
+
+
+def _charset(content_type: Optional[str]) -> str:
+    """The codec named by a Content-Type's charset (UTF-8 when absent or unknown); cached."""
+    if not content_type:
+        return "utf-8"
+    name = _CHARSET_OF.get(content_type)
+    if name is None:
+        name = "utf-8"
+        match = _CHARSET.search(content_type)
+        if match:
+            try:
+                name = codecs.lookup(match.group(1)).name
+            except LookupError:
+                pass
+        if len(_CHARSET_OF) < 256:
+            _CHARSET_OF[content_type] = name
+    return name
+
+
+def decode_body(raw: bytes, header: Dict[str, str], response_type: str, data_type: str) -> Any:
+    """`data` of a success: bytes for arraybuffer, else text in the response charset, parsed
+    as JSON (without a UTF-8 BOM) when dataType is json, falling back to the text."""
+    if response_type == "arraybuffer":
+        return raw
+    content_type = None
+    for name, value in header.items():
+        if name.lower() == "content-type":
+            content_type = value
+            break
+    text = raw.decode(_charset(content_type), "replace") if raw else ""
+    if data_type != "json" or not text:
+        return text
+    try:
+        return json.loads(text[1:] if text.startswith("\ufeff") else text)
+    except ValueError:
+        return text
