@@ -170,8 +170,9 @@ def _ws(args: argparse.Namespace) -> int:
                                          if not isinstance(res["data"], str) else res["data"],
                                          flush=True))
         task.onError(lambda res: print("# error: %s" % res["errMsg"], file=sys.stderr))
-        task.onClose(closed.put)
+        task.onClose(lambda res: (closed.put(res), opened.set()))
         task.result(WAIT)
+        opened.wait()  # open, or closed before it could open
         for line in sys.stdin:
             if not closed.empty():
                 break
