@@ -49,14 +49,26 @@ from __future__ import annotations
 
 import errno as _errno
 import logging
-import re
 import socket
 import threading
 from collections import deque
 from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Tuple, cast
 
+from . import _udp_checks as checks
 from ._listeners import Listeners, event_methods
+from ._udp_checks import (
+    FAMILIES,
+    FAMILY_NAMES,
+    LIMITED_BROADCAST,
+    BAD_ADDRESS,
+    BAD_PORT,
+    MAX_DATAGRAM,
+    NO_PERMISSION,
+    SOCKET_ERROR,
+    SYSTEM_ERROR,
+    Sockaddr,
+)
 from ._task import _task_ids
 from .errors import FtError
 
@@ -75,149 +87,12 @@ __all__ = [
 
 logger = logging.getLogger("ftcore")
 
-SYSTEM_ERROR = -1
-SOCKET_ERROR = -2
-NO_PERMISSION = -3
-BAD_ADDRESS = 1
-BAD_PORT = 2
-
-MAX_DATAGRAM = 65507  # 65,535 - 8 (UDP header) - 20 (IPv4 header)
 NAME_TTL_S = 30.0
 DEST_CACHE_MAX = 1024
 
-_FAMILIES = {"udp4": socket.AF_INET, "udp6": socket.AF_INET6}
-_FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
-_LIMITED_BROADCAST = "255.255.255.255"
-_HOST_NAME = re.compile(
-    r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
-)
-_NUMERIC = re.compile(r"[0-9.]+$")
-_REASONS = {
-    _errno.EADDRINUSE: "address in use",
-    _errno.EADDRNOTAVAIL: "address not available",
-    _errno.ECONNREFUSED: "connection refused",
-    _errno.EMSGSIZE: "message too long",
-    _errno.ENOBUFS: "no buffer space",
-    _errno.EACCES: "permission denied",
-    _errno.EPERM: "operation not permitted",
-    _errno.ENETUNREACH: "network unreachable",
-    _errno.EHOSTUNREACH: "host unreachable",
-    _errno.EINVAL: "invalid argument",
-    _errno.EBADF: "socket is closed",
-}
-
-Sockaddr = Tuple[Any, ...]
 # A cached destination: (sockaddr, is_broadcast, expires on the loop clock)
 _Dest = Tuple[Sockaddr, bool, float]
 _WAIT = object()  # a destination being resolved: the operation resumes later
-
-
-class _Refused(Exception):
-    """A check failed: becomes one onError event."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def _port(value: Any, allow_zero: bool) -> int:
-    """The port as an int, or `_Refused` errCode 2 (bool, str and fractions are refused)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        port = value
-    elif isinstance(value, float) and value.is_integer():
-        port = int(value)
-    else:
-        raise _Refused(BAD_PORT, "invalid port")
-    if (0 if allow_zero else 1) <= port <= 65535:
-        return port
-    raise _Refused(BAD_PORT, "invalid port")
-
-
-def _message(options: Dict[str, Any], copy_mutable: bool) -> Any:
-    """The datagram to send: bytes, or a view of the caller's buffer; `_Refused` -1."""
-    message = options.get("message")
-    if isinstance(message, str):
-        data: Any = message.encode("utf-8")
-    elif isinstance(message, (bytes, bytearray, memoryview)):
-        data = message
-        if isinstance(data, memoryview) and (data.ndim != 1 or data.itemsize != 1):
-            try:
-                data = data.cast("B")
-            except TypeError:
-                raise _Refused(SYSTEM_ERROR, "invalid message") from None
-    else:
-        raise _Refused(SYSTEM_ERROR, "invalid message")
-    size = len(data)
-    offset = options.get("offset")
-    length = options.get("length")
-    if offset is not None or length is not None:
-        start = _index(offset, 0, size, "offset")
-        count = _index(length, size - start, size - start, "length")
-        if start != 0 or count != size:
-            data = memoryview(data)[start : start + count]
-            size = count
-    if size > MAX_DATAGRAM:
-        raise _Refused(SYSTEM_ERROR, "message too long")
-    if copy_mutable and not isinstance(data, bytes):
-        data = bytes(data)
-    return data
-
-
-def _index(value: Any, default: int, limit: int, name: str) -> int:
-    if value is None:
-        return default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
-        raise _Refused(SYSTEM_ERROR, "invalid " + name)
-    return value
-
-
-def _literal(host: str, family: int) -> Optional[Sockaddr]:
-    """The sockaddr of an IP literal, port 0, for a socket of `family`; None for a host name.
-
-    Raises `_Refused` errCode 1 for what is neither (256.1.1.1, 1.2.3, an IPv6 literal on a
-    udp4 socket, a name with spaces)."""
-    try:
-        socket.inet_pton(socket.AF_INET, host)
-    except OSError:
-        pass
-    else:
-        if family == socket.AF_INET6:
-            return ("::ffff:" + host, 0, 0, 0)
-        return (host, 0)
-    if ":" in host:
-        if family != socket.AF_INET6:
-            raise _Refused(BAD_ADDRESS, "invalid address")
-        try:
-            if "%" not in host:
-                socket.inet_pton(socket.AF_INET6, host)
-                return (host, 0, 0, 0)
-            return socket.getaddrinfo(  # a scoped literal (fe80::1%eth0): numeric, no DNS
-                host, 0, socket.AF_INET6, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST
-            )[0][4]
-        except (OSError, UnicodeError):
-            raise _Refused(BAD_ADDRESS, "invalid address") from None
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")  # an internationalised name
-        except UnicodeError:
-            raise _Refused(BAD_ADDRESS, "invalid address") from None
-    if _NUMERIC.match(host) or not _HOST_NAME.match(host):
-        raise _Refused(BAD_ADDRESS, "invalid address")
-    return None
-
-
-def _os_error(error: OSError) -> Tuple[int, str]:
-    code = error.errno
-    reason = _REASONS.get(code) if code is not None else None
-    if reason is None:
-        reason = (error.strerror or str(error) or "socket error").lower()
-    if code in (_errno.EACCES, _errno.EPERM):
-        return NO_PERMISSION, reason
-    return SOCKET_ERROR, reason
 
 
 class UDPSocket:
@@ -240,23 +115,23 @@ class UDPSocket:
         self._waiting = False  # a name lookup is in flight: later sends/connects queue
         self._pending: Deque[Tuple[Callable[..., None], Tuple[Any, ...]]] = deque()
         self._endpoint: Any = None
-        family = _FAMILIES.get(type) if isinstance(type, str) else None
+        family = FAMILIES.get(type) if isinstance(type, str) else None
         self._family = family or socket.AF_INET
-        self._family_name = _FAMILY_NAMES[self._family]
+        self._family_name = FAMILY_NAMES[self._family]
         runtime._track(cast(Any, self))  # tracked like a task, by .id
         try:
             if family is None:
-                raise _Refused(SYSTEM_ERROR, "invalid type")
+                raise checks.Refused(SYSTEM_ERROR, "invalid type")
             self._endpoint = runtime.transport("udp").open(
                 family, _Events(self._on_message, self._on_error)
             )
-        except (_Refused, FtError, OSError) as error:
-            if isinstance(error, _Refused):
+        except (checks.Refused, FtError, OSError) as error:
+            if isinstance(error, checks.Refused):
                 code, reason = error.code, error.reason
             elif isinstance(error, FtError):
                 code, reason = SYSTEM_ERROR, error.reason
             else:
-                code, reason = _os_error(error)
+                code, reason = checks.os_error(error)
             self._closed = self._released = True
             runtime._untrack(cast(Any, self))
             self._error("createUDPSocket", code, reason)
@@ -275,19 +150,19 @@ class UDPSocket:
     def bind(self, port: Any = 0) -> int:
         """Bind every interface on `port` (0: a free one); return the port, 0 on failure."""
         try:
-            number = _port(port, allow_zero=True)
+            number = checks.port(port, allow_zero=True)
             with self._lock:
                 if self._closed:
-                    raise _Refused(SOCKET_ERROR, "socket is closed")
+                    raise checks.Refused(SOCKET_ERROR, "socket is closed")
                 if self._bound:
-                    raise _Refused(SOCKET_ERROR, "socket already bound")
+                    raise checks.Refused(SOCKET_ERROR, "socket already bound")
                 try:
                     self._bound = self._endpoint.bind(number)
                 except OSError as error:
                     if error.errno == _errno.EINVAL:  # a send or connect bound it already
-                        raise _Refused(SOCKET_ERROR, "socket already bound") from None
-                    raise _Refused(*_os_error(error)) from None
-        except _Refused as refused:
+                        raise checks.Refused(SOCKET_ERROR, "socket already bound") from None
+                    raise checks.Refused(*checks.os_error(error)) from None
+        except checks.Refused as refused:
             self._error("bind", refused.code, refused.reason)
             return 0
         self._later(self._listening)
@@ -329,7 +204,7 @@ class UDPSocket:
                 try:
                     self._endpoint.send(data, dest[0])
                 except OSError as error:
-                    self._error("send", *_os_error(error))
+                    self._error("send", *checks.os_error(error))
                 return
         self._submit("send", options, kwargs)
 
@@ -357,8 +232,8 @@ class UDPSocket:
         if not in_loop and opts is options:
             opts = dict(opts)  # the caller may change its dict before the loop reads it
         try:
-            data: Any = _message(opts, copy_mutable=not in_loop)
-        except _Refused as refused:
+            data: Any = checks.message(opts, copy_mutable=not in_loop)
+        except checks.Refused as refused:
             data = refused
         if in_loop:
             self._send_now(method, opts, data)
@@ -371,8 +246,8 @@ class UDPSocket:
             return
         try:
             if self._released:
-                raise _Refused(SOCKET_ERROR, "socket is closed")
-            if isinstance(data, _Refused):
+                raise checks.Refused(SOCKET_ERROR, "socket is closed")
+            if isinstance(data, checks.Refused):
                 raise data
             if method == "write" and self._peer is not None:
                 self._check_peer(opts)
@@ -384,17 +259,17 @@ class UDPSocket:
                 sockaddr, broadcast, _ = dest
                 want = bool(opts.get("setBroadcast"))
                 if broadcast and not want:
-                    raise _Refused(NO_PERMISSION, "broadcast not enabled")
+                    raise checks.Refused(NO_PERMISSION, "broadcast not enabled")
                 if want != self._broadcast:
                     self._endpoint.set_broadcast(want)
                     self._broadcast = want
                 self._endpoint.send(data, sockaddr)
             if not self._reading:
                 self._start_reading()
-        except _Refused as refused:
+        except checks.Refused as refused:
             self._error(method, refused.code, refused.reason)
         except OSError as error:
-            self._error(method, *_os_error(error))
+            self._error(method, *checks.os_error(error))
         except Exception as error:  # a policy plugin's bug: report it, never break the caller
             logger.exception("ftcore: %s on %r raised", method, self)
             self._error(method, SYSTEM_ERROR, "internal error: %s" % error)
@@ -405,7 +280,7 @@ class UDPSocket:
             return
         try:
             if self._released:
-                raise _Refused(SOCKET_ERROR, "socket is closed")
+                raise checks.Refused(SOCKET_ERROR, "socket is closed")
             dest = self._destination("connect", opts, self._connect_now, (opts,))
             if dest is _WAIT:
                 return
@@ -413,10 +288,10 @@ class UDPSocket:
             self._endpoint.connect(sockaddr)
             self._peer = (opts.get("address"), sockaddr[0], sockaddr[1])
             self._start_reading()
-        except _Refused as refused:
+        except checks.Refused as refused:
             self._error("connect", refused.code, refused.reason)
         except OSError as error:
-            self._error("connect", *_os_error(error))
+            self._error("connect", *checks.os_error(error))
         except Exception as error:  # a policy plugin's bug: report it, never break the caller
             logger.exception("ftcore: %s on %r raised", "connect", self)
             self._error("connect", SYSTEM_ERROR, "internal error: %s" % error)
@@ -426,9 +301,9 @@ class UDPSocket:
         given, ip, port = self._peer
         address = opts.get("address")
         if address is not None and address != given and address != ip:
-            raise _Refused(BAD_ADDRESS, "not the connected address")
-        if opts.get("port") is not None and _port(opts["port"], allow_zero=False) != port:
-            raise _Refused(BAD_PORT, "not the connected port")
+            raise checks.Refused(BAD_ADDRESS, "not the connected address")
+        if opts.get("port") is not None and checks.port(opts["port"], allow_zero=False) != port:
+            raise checks.Refused(BAD_PORT, "not the connected port")
 
     def _destination(
         self, method: str, opts: Dict[str, Any], resume: Callable[..., None], args: Tuple[Any, ...]
@@ -446,16 +321,16 @@ class UDPSocket:
         if dest is not None and (dest[2] == 0.0 or dest[2] > self._loop.time()):
             return dest
         if not isinstance(address, str) or not address:
-            raise _Refused(BAD_ADDRESS, "invalid address")
+            raise checks.Refused(BAD_ADDRESS, "invalid address")
         host = address[1:-1] if address.startswith("[") and address.endswith("]") else address
-        template = _literal(host, self._family)
-        number = _port(port, allow_zero=False)
+        template = checks.literal(host, self._family)
+        number = checks.port(port, allow_zero=False)
         self._check_domain(host, number)
         if template is None:
             self._resolve(method, host, number, key, resume, args)
             return _WAIT
         sockaddr = (template[0], number) + tuple(template[2:])
-        dest = (sockaddr, sockaddr[0] == _LIMITED_BROADCAST, 0.0)
+        dest = (sockaddr, sockaddr[0] == LIMITED_BROADCAST, 0.0)
         self._remember(key, dest)
         return dest
 
@@ -464,7 +339,7 @@ class UDPSocket:
         try:
             self._runtime.check_url("udp", url)
         except FtError as error:
-            raise _Refused(NO_PERMISSION, error.reason) from None
+            raise checks.Refused(NO_PERMISSION, error.reason) from None
 
     def _remember(self, key: Tuple[Any, Any], dest: _Dest) -> None:
         if len(self._dests) >= DEST_CACHE_MAX:
@@ -509,7 +384,7 @@ class UDPSocket:
         if isinstance(result, BaseException):
             self._error(method, BAD_ADDRESS, "address not resolved")
         else:
-            broadcast = result[0] == _LIMITED_BROADCAST
+            broadcast = result[0] == LIMITED_BROADCAST
             self._remember(key, (result, broadcast, self._loop.time() + NAME_TTL_S))
             resume(*args)
         pending = self._pending
@@ -520,17 +395,17 @@ class UDPSocket:
     def _set_ttl_now(self, ttl: Any) -> None:
         try:
             if self._released:
-                raise _Refused(SOCKET_ERROR, "socket is closed")
+                raise checks.Refused(SOCKET_ERROR, "socket is closed")
             if isinstance(ttl, float) and ttl.is_integer():
                 ttl = int(ttl)
             low = 0 if self._family == socket.AF_INET6 else 1
             if not isinstance(ttl, int) or isinstance(ttl, bool) or not low <= ttl <= 255:
-                raise _Refused(SYSTEM_ERROR, "invalid ttl")
+                raise checks.Refused(SYSTEM_ERROR, "invalid ttl")
             self._endpoint.set_ttl(ttl)
-        except _Refused as refused:
+        except checks.Refused as refused:
             self._error("setTTL", refused.code, refused.reason)
         except OSError as error:
-            self._error("setTTL", *_os_error(error))
+            self._error("setTTL", *checks.os_error(error))
         except Exception as error:  # a policy plugin's bug: report it, never break the caller
             logger.exception("ftcore: %s on %r raised", "setTTL", self)
             self._error("setTTL", SYSTEM_ERROR, "internal error: %s" % error)
@@ -592,7 +467,7 @@ class UDPSocket:
     def _on_error(self, error: OSError, op: str) -> None:
         if self._closed:
             return
-        self._error(op, *_os_error(error))
+        self._error(op, *checks.os_error(error))
 
     # -- helpers ------------------------------------------------------------------------------
 
