@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import nox
 
@@ -18,15 +16,18 @@ nox.options.reuse_existing_virtualenvs = True
 
 
 def _expose_pyenv_pythons() -> None:
-    """Put every pyenv-installed 3.x on PATH as python3.X (pyenv shims need PYENV_VERSION)."""
-    if os.environ.get("PYENV_VERSION") or not shutil.which("pyenv"):
+    """Put every pyenv-installed 3.x on PATH as its real binary (pyenv's shims answer only
+    for the active version, and nox caches what an interpreter path answered)."""
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    versions = os.path.join(root, "versions")
+    if not os.path.isdir(versions):
         return
-    installed = subprocess.run(
-        ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    wanted = [v for v in installed if v.count(".") == 2 and v.startswith("3.")]
-    if wanted:
-        os.environ["PYENV_VERSION"] = ":".join(wanted)
+    bins = [
+        os.path.join(versions, v, "bin")
+        for v in sorted(os.listdir(versions))
+        if v.startswith("3.") and v.count(".") == 2
+    ]
+    os.environ["PATH"] = os.pathsep.join(bins + [os.environ.get("PATH", "")])
 
 
 _expose_pyenv_pythons()
