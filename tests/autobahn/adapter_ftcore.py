@@ -32,9 +32,10 @@ def session(rt, url, echo=True, timeout=CASE_TIMEOUT):
 
     def on_message(res):
         data = res["data"]
-        received.append(data)
         if echo:
             task.send({"data": data})
+        else:
+            received.append(data)  # only the control sessions keep what they get
 
     def on_close(res):
         outcome["close"] = res
