@@ -141,6 +141,9 @@ class Runtime:
 
     def transport(self, kind: str) -> Any:
         """The transport of `kind` ("http", "websocket", "udp"), made on first use."""
+        transport = self._transports.get(kind)  # made already: no lock (once per request)
+        if transport is not None:
+            return transport
         with self._lock:
             transport = self._transports.get(kind)
             if transport is None:
@@ -172,16 +175,22 @@ class Runtime:
         return prepared
 
     def _rewrite_result(self, api: str, res: Dict[str, Any], ok: bool) -> Dict[str, Any]:
+        hook = self.hook.ftcore_result_rewrite
+        if not hook.get_hookimpls():  # a pluggy call costs µs even with nothing to call
+            return res
         try:
-            replaced = self.hook.ftcore_result_rewrite(runtime=self, api=api, res=res, ok=ok)
+            replaced = hook(runtime=self, api=api, res=res, ok=ok)
         except Exception:
             logger.exception("ftcore: a result hook raised for %s", api)
             return res
         return res if replaced is None else replaced
 
     def _observe(self, task: "Task", event: str, payload: Dict[str, Any]) -> None:
+        hook = self.hook.ftcore_task_observe
+        if not hook.get_hookimpls():  # the usual case: nobody observes, skip pluggy's call
+            return
         try:
-            self.hook.ftcore_task_observe(task=task, event=event, payload=payload)
+            hook(task=task, event=event, payload=payload)
         except Exception:
             logger.exception("ftcore: an observer raised on %s %s", task, event)
 

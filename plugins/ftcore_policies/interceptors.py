@@ -42,6 +42,8 @@ def ftcore_result_rewrite(
 
 
 def _interceptors(runtime: Any, api: str) -> Iterator[Hooks]:
+    if not runtime.interceptors:  # the usual case, checked without the lock: twice per task
+        return iter(())
     with runtime._lock:
         chosen = [runtime.interceptors.get(key) for key in (None, api)]
     return (hooks for hooks in chosen if hooks)
