@@ -21,6 +21,10 @@ class State(enum.Enum):
     FAILED = "failed"
     ABORTED = "aborted"
 
+    # Members are singletons compared by identity; Enum's own __hash__ is Python code, and
+    # states are looked up in sets and the table several times per request.
+    __hash__ = object.__hash__
+
 
 ENDED: FrozenSet[State] = frozenset({State.SUCCEEDED, State.FAILED, State.ABORTED})
 

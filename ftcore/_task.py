@@ -41,7 +41,8 @@ class Task:
         self._settled = False
         self._result: Optional[Dict[str, Any]] = None
         self._error: Optional[FtError] = None
-        self._done = threading.Event()
+        self._finished = False  # success/fail and complete have run (set under runtime._lock)
+        self._latch = _Latch()
         self._done_callbacks: List[Callable[[], Any]] = []
         self._listeners = Listeners(self._loop.call_soon_threadsafe)
 
@@ -65,13 +66,13 @@ class Task:
 
     def done(self) -> bool:
         """True once success/fail and complete have run."""
-        return self._done.is_set()
+        return self._finished
 
     def result(self, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Block until the task ends; return the success dict or raise its `FtError`."""
         if self._loop.in_loop_thread():
             raise RuntimeError("result() called on the loop thread would deadlock; use callbacks")
-        if not self._done.wait(timeout):
+        if not self._finished and not self._latch.wait(timeout):
             raise TimeoutError("%r still running after %ss" % (self, timeout))
         if self._error is not None:
             raise self._error
@@ -160,8 +161,9 @@ class Task:
         self._call_option(options.get("complete"), res)
         self._runtime._observe(self, "settled", res)
         with self._runtime._lock:
-            self._done.set()
+            self._finished = True
             callbacks, self._done_callbacks = self._done_callbacks, []
+        self._latch.open()
         for callback in callbacks:
             try:
                 callback()
@@ -177,7 +179,7 @@ class Task:
 
     def _on_done(self, callback: Callable[[], Any]) -> None:
         with self._runtime._lock:
-            if not self._done.is_set():
+            if not self._finished:
                 self._done_callbacks.append(callback)
                 return
         callback()
@@ -190,6 +192,36 @@ class Task:
             callback(res)
         except Exception:
             logger.exception("ftcore: callback %r raised", callback)
+
+
+class _Latch:
+    """A one-shot gate for `result()`: shut when made, opened once, then open for good.
+
+    A lock held from birth costs a fraction of a `threading.Event` (a Condition that makes
+    a lock per wait and notifies under another): the loop pays one `release` per task.
+    Each waiter that gets through releases it again, so every other waiter passes too.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def open(self) -> None:
+        self._lock.release()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """True once open; False if `timeout` seconds passed first (None: no limit)."""
+        if timeout is None:
+            passed = self._lock.acquire()
+        elif timeout > 0:
+            passed = self._lock.acquire(True, timeout)
+        else:
+            passed = self._lock.acquire(False)
+        if passed:
+            self._lock.release()
+        return passed
 
 
 def _reason_of(err_msg: Any, api: str, default: str) -> str:
