@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -385,7 +385,8 @@ def _run(args: Any, url: str, server_name: str) -> None:
     ft_big = statistics.median(big.get("ftcore", [0]))
     if "websocket-client" in small and "aiohttp" in big:
         print(
-            "\ngoals: small echo %.2fx websocket-client%s (goal >= 1.0); 1 MiB %.2fx aiohttp (goal >= 0.6)"
+            "\ngoals: small echo %.2fx websocket-client%s (goal >= 1.0); "
+            "1 MiB %.2fx aiohttp (goal >= 0.6)"
             % (
                 ft_small / statistics.median(small["websocket-client"]),
                 "+wsaccel" if wsaccel_on else "",

@@ -128,7 +128,9 @@ class SocketTask(Task):
         alive = sum(
             1
             for task in runtime.live_tasks()
-            if isinstance(task, SocketTask) and task is not self and task._state is not State.CREATED
+            if isinstance(task, SocketTask)
+            and task is not self
+            and task._state is not State.CREATED
         )
         if alive >= limit:
             raise FtError(Errno.TOO_MANY_TASKS, "exceed max task count")
@@ -342,8 +344,10 @@ def _close_args(options: Dict[str, Any]) -> Tuple[int, str]:
         code = 1000
     if reason is None:
         reason = ""
-    if isinstance(code, bool) or not isinstance(code, int) or not (
-        code == 1000 or 3000 <= code <= 4999
+    if (
+        isinstance(code, bool)
+        or not isinstance(code, int)
+        or not (code == 1000 or 3000 <= code <= 4999)
     ):
         raise FtError(Errno.WS_INVALID_CLOSE, "invalid close code %r" % (code,))
     if not isinstance(reason, str):

@@ -9,6 +9,7 @@ through `task.send`, run sequentially; `wsMaxMessageBytes` is raised to 64 MiB f
 Protocol: /work/shared/autobahn/README.md ("Adapter protocol"). Runs from the source tree: the
 repository root and `plugins/` are put on sys.path relative to this file.
 """
+
 import json
 import os
 import sys
@@ -49,7 +50,10 @@ def session(rt, url, echo=True, timeout=CASE_TIMEOUT):
         task.close({"code": 1000})
         closed.wait(10)
     if "error" in outcome:
-        print("  error: %s; close: %s" % (outcome["error"]["errMsg"], outcome.get("close")), flush=True)
+        print(
+            "  error: %s; close: %s" % (outcome["error"]["errMsg"], outcome.get("close")),
+            flush=True,
+        )
     return received
 
 

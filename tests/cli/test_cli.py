@@ -19,8 +19,13 @@ pytestmark = pytest.mark.timeout(120)
 def ftcore_cli(*args: str, stdin: str = "", cwd: Any = None) -> "subprocess.CompletedProcess[str]":
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     return subprocess.run(
-        [sys.executable, "-m", "ftcore", *args], input=stdin, capture_output=True,
-        text=True, timeout=100, env=env, cwd=cwd,
+        [sys.executable, "-m", "ftcore", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env=env,
+        cwd=cwd,
     )
 
 
@@ -32,8 +37,17 @@ def test_demo_runs_every_api_and_exits_zero() -> None:
 
 
 def test_request_prints_the_result_as_json(http_server: Any) -> None:
-    out = ftcore_cli("request", http_server.url + "/echo?cli=1", "-X", "post",
-                     "-H", "X-Cli: yes", "-d", '{"a": 1}', "--json")
+    out = ftcore_cli(
+        "request",
+        http_server.url + "/echo?cli=1",
+        "-X",
+        "post",
+        "-H",
+        "X-Cli: yes",
+        "-d",
+        '{"a": 1}',
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert res["errMsg"] == "request:ok" and res["statusCode"] == 200
@@ -47,7 +61,9 @@ def test_request_failure_prints_errmsg_and_exits_one() -> None:
     assert out.stderr.strip() == "request:fail invalid url"
 
 
-def test_download_saves_to_output_with_plain_progress_lines(http_server: Any, tmp_path: Any) -> None:
+def test_download_saves_to_output_with_plain_progress_lines(
+    http_server: Any, tmp_path: Any
+) -> None:
     target = tmp_path / "saved.bin"
     out = ftcore_cli("download", http_server.url + "/bytes/300000", "-o", str(target))
     assert out.returncode == 0, out.stderr
@@ -60,8 +76,17 @@ def test_download_saves_to_output_with_plain_progress_lines(http_server: Any, tm
 def test_upload_sends_the_named_file_and_fields(http_server: Any, tmp_path: Any) -> None:
     source = tmp_path / "report.txt"
     source.write_bytes(b"cli upload\n" * 5000)
-    out = ftcore_cli("upload", http_server.url + "/upload", str(source), "--name", "doc",
-                     "-F", "user=ft", "-F", "kind=cli")
+    out = ftcore_cli(
+        "upload",
+        http_server.url + "/upload",
+        str(source),
+        "--name",
+        "doc",
+        "-F",
+        "user=ft",
+        "-F",
+        "kind=cli",
+    )
     assert out.returncode == 0, out.stderr
     seen = json.loads(json.loads(out.stdout)["data"])
     assert seen["fields"] == {"user": "ft", "kind": "cli"}
@@ -72,8 +97,12 @@ def test_ws_sends_stdin_lines_and_prints_messages(ws_server: Any) -> None:
     server = ws_server("echo")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     with subprocess.Popen(
-        [sys.executable, "-m", "ftcore", "ws", server.url, "--deflate"], env=env, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "ftcore", "ws", server.url, "--deflate"],
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     ) as proc:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         for line in ("one", "two"):  # each echo is read before the next line is typed

@@ -18,7 +18,9 @@ class Recorder:
         self.cond = threading.Condition()
         self.events: List[Event] = []
 
-    def cb(self, name: str, then: Optional[Callable[[Dict[str, Any]], Any]] = None) -> Callable[[Dict[str, Any]], None]:
+    def cb(
+        self, name: str, then: Optional[Callable[[Dict[str, Any]], Any]] = None
+    ) -> Callable[[Dict[str, Any]], None]:
         def record(res: Dict[str, Any]) -> None:
             with self.cond:
                 self.events.append((name, res, threading.current_thread().name))

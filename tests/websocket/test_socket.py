@@ -53,20 +53,25 @@ def open_socket(rt: ftcore.Runtime, url: str, rec: Recorder, **options: Any) -> 
 
 @pytest.mark.parametrize("deflate", [False, True])
 @pytest.mark.parametrize("server_compression", [False, True])
-def test_text_and_binary_echo(rt: Any, ws_server: Any, deflate: bool, server_compression: bool) -> None:
+def test_text_and_binary_echo(
+    rt: Any, ws_server: Any, deflate: bool, server_compression: bool
+) -> None:
     server = ws_server(compression=server_compression)
     rec = Recorder()
     task = open_socket(rt, server.url + "/echo?x=1", rec, perMessageDeflate=deflate)
-    assert rec.all("connect.success") == [
-        {"errMsg": "connectSocket:ok", "socketTaskId": task.id}
-    ]
+    assert rec.all("connect.success") == [{"errMsg": "connectSocket:ok", "socketTaskId": task.id}]
     assert rec.names()[:3] == ["connect.success", "connect.complete", "Open"]
     task.send({"data": "héllo wörld", **rec.callbacks("send")})
     task.send(data=b"\x00\x01\xff" * 10)
     task.send(data=bytearray(b"ba"))
     task.send(data=memoryview(b"mv"))
     rec.wait_name("Message", 4)
-    assert [r["data"] for r in rec.all("Message")] == ["héllo wörld", b"\x00\x01\xff" * 10, b"ba", b"mv"]
+    assert [r["data"] for r in rec.all("Message")] == [
+        "héllo wörld",
+        b"\x00\x01\xff" * 10,
+        b"ba",
+        b"mv",
+    ]
     assert rec.all("send.success") == [{"errMsg": "sendSocketMessage:ok"}]
     assert rec.all("send.complete") == [{"errMsg": "sendSocketMessage:ok"}]
     handshake = server.handshakes[0]
@@ -384,7 +389,15 @@ def test_message_over_limit_closes_with_1009(make_rt: Any, ws_server: Any) -> No
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:1/", "ftp://127.0.0.1/", "ws://", "wss:///path", "not a url", "ws://h:99999/", None],
+    [
+        "http://127.0.0.1:1/",
+        "ftp://127.0.0.1/",
+        "ws://",
+        "wss:///path",
+        "not a url",
+        "ws://h:99999/",
+        None,
+    ],
 )
 def test_bad_url_fails_without_connecting(rt: Any, url: Any) -> None:
     rec = Recorder()
@@ -403,7 +416,9 @@ def test_bad_url_fails_without_connecting(rt: Any, url: Any) -> None:
 @pytest.mark.parametrize(
     "header", [{"X-Evil": "a\r\nInjected: yes"}, {"X-Evil\n": "a"}, {"X-Nul": "a\0b"}]
 )
-def test_header_injection_fails_without_connecting(rt: Any, ws_server: Any, header: Dict[str, str]) -> None:
+def test_header_injection_fails_without_connecting(
+    rt: Any, ws_server: Any, header: Dict[str, str]
+) -> None:
     server = ws_server()
     rec = Recorder()
     rt.connectSocket(url=server.url, header=header, **rec.callbacks("connect"))
@@ -528,7 +543,9 @@ def test_global_api(rt: Any, ws_server: Any) -> None:
     server = ws_server()
     rec = Recorder()
     rt.onSocketOpen(rec.cb("gOpen", lambda res: rt.sendSocketMessage(data="global hi")))
-    rt.onSocketMessage(rec.cb("gMessage", lambda res: rt.closeSocket({"code": 3100, "reason": "g"})))
+    rt.onSocketMessage(
+        rec.cb("gMessage", lambda res: rt.closeSocket({"code": 3100, "reason": "g"}))
+    )
     rt.onSocketError(rec.cb("gError"))
     rt.onSocketClose(rec.cb("gClose"))
     task = rt.connectSocket(url=server.url)
