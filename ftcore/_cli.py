@@ -164,13 +164,20 @@ def _ws(args: argparse.Namespace) -> int:
     with Runtime() as rt:
         task = rt.connectSocket(url=args.url, protocols=args.protocol,
                                 perMessageDeflate=args.deflate)
-        task.onOpen(lambda res: (opened.set(), print("# open %s" % res["protocol"],
-                                                     file=sys.stderr)))
+        def on_open(res: Dict[str, Any]) -> None:
+            print("# open %s" % res["protocol"], file=sys.stderr)
+            opened.set()
+
+        def on_close(res: Dict[str, Any]) -> None:
+            closed.put(res)
+            opened.set()  # no longer worth waiting for
+
+        task.onOpen(on_open)
         task.onMessage(lambda res: print(_bytes_as_text(res["data"])
                                          if not isinstance(res["data"], str) else res["data"],
                                          flush=True))
         task.onError(lambda res: print("# error: %s" % res["errMsg"], file=sys.stderr))
-        task.onClose(lambda res: (closed.put(res), opened.set()))
+        task.onClose(on_close)
         task.result(WAIT)
         opened.wait()  # open, or closed before it could open
         for line in sys.stdin:

@@ -103,7 +103,7 @@ def _steps(rt: Runtime, http: str, ws: str, udp_port: int) -> List[Step]:
         task.onProgressUpdate(lambda ev: progress.append(ev["progress"]))
         res = task.result(WAIT)
         size = os.path.getsize(res["tempFilePath"])
-        _check(size == FILE_SIZE and progress and progress[-1] == 100, "download incomplete")
+        _check(size == FILE_SIZE and progress[-1:] == [100], "download incomplete")
         return "downloadFile -> %s (%d bytes, %d progress events)" % (
             os.path.basename(res["tempFilePath"]), size, len(progress))
 

@@ -69,11 +69,13 @@ def _parse_form(content_type: str, body: bytes) -> Dict[str, Any]:
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     fields: Dict[str, Any] = {}
     for part in message.iter_parts():
-        payload = part.get_payload(decode=True) or b""
-        name = part.get_param("name", header="content-disposition")
+        payload = bytes(part.get_payload(decode=True) or b"")
+        name = str(part.get_param("name", header="content-disposition"))
         filename = part.get_filename()
-        fields[str(name)] = {"filename": filename, "size": len(payload)} if filename else (
-            payload.decode("utf-8"))
+        if filename:
+            fields[name] = {"filename": filename, "size": len(payload)}
+        else:
+            fields[name] = payload.decode("utf-8")
     return fields
 
 

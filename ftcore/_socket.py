@@ -249,7 +249,7 @@ class SocketTask(Task):
             glob.emit(name, res)
 
     def _send_now(self, options: Dict[str, Any]) -> None:
-        data = options.get("data")
+        data: Any = options.get("data")
         conn = self._conn
         try:
             kind = type(data)

@@ -71,15 +71,14 @@ class EchoServer:
                 data = sock.recv(262144)
                 conn.receive_data(data)
                 for event in conn.events():
-                    kind = type(event)
-                    if kind is TextMessage:
-                        sock.sendall(conn.send_text(event.data))  # type: ignore[union-attr]
-                    elif kind is BinaryMessage:
-                        sock.sendall(conn.send_binary(event.data))  # type: ignore[union-attr]
-                    elif kind is HandshakeRequest:
-                        protocols = event.subprotocols  # type: ignore[union-attr]
+                    if isinstance(event, TextMessage):
+                        sock.sendall(conn.send_text(event.data))
+                    elif isinstance(event, BinaryMessage):
+                        sock.sendall(conn.send_binary(event.data))
+                    elif isinstance(event, HandshakeRequest):
+                        protocols = event.subprotocols
                         sock.sendall(conn.accept(protocols[0] if protocols else None))
-                    elif kind is HandshakeRejected:
+                    elif isinstance(event, HandshakeRejected):
                         break
                 pending = conn.data_to_send()
                 if pending:

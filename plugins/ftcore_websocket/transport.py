@@ -189,7 +189,10 @@ class WsSocket:
             raise FtError(Errno.WS_SEND_FAILED, "send failed: write buffer full")
         codec = self._codec
         try:
-            frame = codec.send_text(data) if type(data) is str else codec.send_binary(data)
+            if isinstance(data, str):
+                frame = codec.send_text(data)
+            else:
+                frame = codec.send_binary(data)
         except LocalProtocolError:
             raise FtError(Errno.WS_NOT_CONNECTED) from None
         if self._wbuf or self._ssl is not None:
@@ -378,7 +381,10 @@ class WsSocket:
                 return
             codec.receive_data(transport.view[:n].tobytes() if n else b"")
             self._process(codec)
-            if not n or self._phase >= LINGER or sock is not self._sock or not sock.pending():
+            if not n or self._phase >= LINGER or sock is not self._sock:
+                break
+            if not sock.pending():  # type: ignore[union-attr]
+                break
                 break
 
     def _process(self, codec: Connection) -> None:
@@ -388,23 +394,22 @@ class WsSocket:
             event = next_event()
             if event is None:
                 break
-            kind = type(event)
-            if kind is TextMessage or kind is BinaryMessage:
+            if isinstance(event, (TextMessage, BinaryMessage)):
                 events = self._events
                 if events is not None and self._phase <= CLOSING:
                     events.message(event.data)
                 if self._phase == DEAD:
                     return
-            elif kind is HandshakeAccepted:
+            elif isinstance(event, HandshakeAccepted):
                 self._phase = OPEN
                 events = self._events
                 if events is not None:
                     events.opened(_header_dict(event.headers), event.subprotocol or "")
-            elif kind is CloseReceived:
+            elif isinstance(event, CloseReceived):
                 self._flush_codec()
                 self._finish(event.code, event.reason, None)
                 return
-            elif kind is ConnectionFailed:
+            elif isinstance(event, ConnectionFailed):
                 self._flush_codec()
                 if event.code == ABNORMAL:
                     self._finish(ABNORMAL, "", None)
@@ -413,7 +418,7 @@ class WsSocket:
                     error = FtError(errno_, "protocol error %d: %s" % (event.code, event.reason))
                     self._finish(event.code, event.reason, error)
                 return
-            elif kind is HandshakeRejected:
+            elif isinstance(event, HandshakeRejected):
                 if event.status_code is None:
                     reason = "connect failed: %s" % event.reason
                 else:
