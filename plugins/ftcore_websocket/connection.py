@@ -301,6 +301,7 @@ class Connection:
         return self._with_queued(frame) if self._outgoing else frame
 
     def send_ping(self, payload: bytes = b"") -> bytes:
+        """A ping (at most 125 bytes); the peer's answer arrives as a Pong event."""
         if self._state is not State.OPEN:
             raise LocalProtocolError("cannot send in state %s" % self._state.name)
         if len(payload) > MAX_CONTROL_PAYLOAD:
