@@ -1,9 +1,10 @@
 """The urllib3 HTTP transport: one PoolManager per runtime, blocking calls on a worker pool.
 
-Each exchange runs on one worker thread: `PoolManager.urlopen` (no retries, no redirects: the
-core follows them, `preload_content=False`), then the body with `read1(64 KiB)` so pieces reach
-the sink as they arrive (`decode_content` honoured), then the connection goes back to the pool
-*before* the sink hears `end`, so the next request of a sequence reuses it.
+Each exchange runs on one worker thread: `urlopen` on the pool `PoolManager.urlopen` would
+pick (found through a per-URL cache; no retries, no redirects: the core follows them,
+`preload_content=False`), then the body with `read1(64 KiB)` so pieces reach the sink as they
+arrive (`decode_content` honoured), then the connection goes back to the pool *before* the
+sink hears `end`, so the next request of a sequence reuses it.
 
 Abort (loop thread) shuts the socket down (`SHUT_RDWR` on the plain socket, which also wakes a
 blocked TLS read) so the worker unblocks within milliseconds, even mid-body or while waiting for
@@ -26,6 +27,7 @@ the wire, before content decoding). DNS time is inside connectStart..connectEnd.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import queue
@@ -33,12 +35,13 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import urllib3
 from urllib3 import exceptions as u3
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connection import HTTPConnection, HTTPSConnection, port_by_scheme
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.url import parse_url
 
 from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink, TlsSettings
@@ -48,6 +51,7 @@ __all__ = ["Urllib3Transport"]
 logger = logging.getLogger("ftcore.urllib3")
 
 READ_SIZE = 64 * 1024
+ROUTE_CACHE_SIZE = 512  # URLs whose pool key and request target are kept
 TIMEOUT_MARGIN = 0.25  # seconds beyond the core's deadline: the core's timer fires first
 JOIN_TIMEOUT = 5.0
 
@@ -249,12 +253,14 @@ class _Exchange:
         else:
             seconds += TIMEOUT_MARGIN
             timeout = urllib3.Timeout(connect=seconds, read=seconds)
-        response = self.manager.urlopen(
+        pool, target = self.transport.route(self.manager, request.url)
+        response = pool.urlopen(
             request.method,
-            request.url,
+            target,
             body=body,
             headers=headers,
             redirect=False,
+            assert_same_host=False,
             retries=False,
             timeout=timeout,
             preload_content=False,
@@ -300,6 +306,24 @@ class _Exchange:
         if conn is not None:
             conn.close()
         response.release_conn()
+
+
+def _route(manager: Any, url: str) -> Tuple[Any, Dict[str, Any], str]:
+    """(pool key, pool context, request target) of `url`, as `PoolManager.urlopen` and
+    `connection_from_host` work them out."""
+    parts = parse_url(url)
+    if not parts.host:
+        raise u3.LocationValueError("No host specified.")
+    scheme = parts.scheme or "http"
+    context = dict(manager.connection_pool_kw)
+    context["scheme"] = scheme
+    context["port"] = parts.port or port_by_scheme.get(scheme.lower(), 80)
+    context["host"] = parts.host
+    make_key = manager.key_fn_by_scheme.get(scheme.lower())
+    if make_key is None:
+        raise u3.URLSchemeUnknown(scheme)
+    pool_key = make_key(context)
+    return pool_key, context, parts.request_uri
 
 
 # -- error mapping -----------------------------------------------------------------------------
@@ -474,6 +498,18 @@ class Urllib3Transport:
             {"_ft": transport, "ConnectionCls": self._http_conn},
         )
         self._contexts: Dict[TlsSettings, ssl.SSLContext] = {}
+        self._routes = functools.lru_cache(maxsize=ROUTE_CACHE_SIZE)(_route)
+
+    def route(self, manager: Any, url: str) -> Tuple[HTTPConnectionPool, str]:
+        """The pool and request target `manager.urlopen(url)` would use; any thread.
+
+        Parsing the URL and building the pool key cost more than the rest of a small
+        keep-alive request on the client, so both are cached per URL; the pool itself is
+        still looked up in the manager, which may have closed and replaced it since.
+        """
+        pool_key, context, target = self._routes(manager, url)
+        # a copy: the manager consumes the context when it makes a new pool
+        return manager.connection_from_pool_key(pool_key, dict(context)), target
 
     def _manager(self, tls: TlsSettings) -> Any:
         manager = self._managers.get(tls)
