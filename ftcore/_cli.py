@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import sys
 import threading
 from typing import Any, Dict, List, Optional
@@ -146,8 +147,9 @@ class _AllowOneFile:
 def _upload(args: argparse.Namespace) -> int:
     form = dict(field.partition("=")[::2] for field in args.form)
     with Runtime(plugins=[_AllowOneFile(args.file)]) as rt:
-        task = rt.uploadFile(url=args.url, filePath=os.path.abspath(args.file),
-                             name=args.name, formData=form)
+        task = rt.uploadFile(
+            url=args.url, filePath=os.path.abspath(args.file), name=args.name, formData=form
+        )
         bar = ProgressBar(sys.stderr)
         task.onProgressUpdate(
             lambda ev: bar.update(ev["totalBytesSent"], ev["totalBytesExpectedToSend"])
@@ -162,8 +164,10 @@ def _ws(args: argparse.Namespace) -> int:
     closed: "queue.Queue[Dict[str, Any]]" = queue.Queue()
     opened = threading.Event()
     with Runtime() as rt:
-        task = rt.connectSocket(url=args.url, protocols=args.protocol,
-                                perMessageDeflate=args.deflate)
+        task = rt.connectSocket(
+            url=args.url, protocols=args.protocol, perMessageDeflate=args.deflate
+        )
+
         def on_open(res: Dict[str, Any]) -> None:
             print("# open %s" % res["protocol"], file=sys.stderr)
             opened.set()
@@ -173,9 +177,12 @@ def _ws(args: argparse.Namespace) -> int:
             opened.set()  # no longer worth waiting for
 
         task.onOpen(on_open)
-        task.onMessage(lambda res: print(_bytes_as_text(res["data"])
-                                         if not isinstance(res["data"], str) else res["data"],
-                                         flush=True))
+        task.onMessage(
+            lambda res: print(
+                _bytes_as_text(res["data"]) if not isinstance(res["data"], str) else res["data"],
+                flush=True,
+            )
+        )
         task.onError(lambda res: print("# error: %s" % res["errMsg"], file=sys.stderr))
         task.onClose(on_close)
         task.result(WAIT)
@@ -194,9 +201,17 @@ def _ws(args: argparse.Namespace) -> int:
 def _udp_listen(args: argparse.Namespace) -> int:
     with Runtime() as rt:
         sock = rt.createUDPSocket()
-        sock.onMessage(lambda res: print("%s:%s %s" % (
-            res["remoteInfo"]["address"], res["remoteInfo"]["port"],
-            _bytes_as_text(res["message"])), flush=True))
+        sock.onMessage(
+            lambda res: print(
+                "%s:%s %s"
+                % (
+                    res["remoteInfo"]["address"],
+                    res["remoteInfo"]["port"],
+                    _bytes_as_text(res["message"]),
+                ),
+                flush=True,
+            )
+        )
         sock.onError(lambda res: print("# error: %s" % res["errMsg"], file=sys.stderr))
         print("# listening on %d" % sock.bind(args.port), file=sys.stderr)
         threading.Event().wait()
@@ -204,13 +219,21 @@ def _udp_listen(args: argparse.Namespace) -> int:
 
 
 def _udp_send(args: argparse.Namespace) -> int:
+    # Resolve here, so the datagram is on its way (not waiting for a lookup) when we close.
+    try:
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            args.host, args.port, type=socket.SOCK_DGRAM
+        )[0]
+    except (OSError, UnicodeError):
+        print("send:fail name not resolved", file=sys.stderr)
+        return 1
     errors: "queue.Queue[Dict[str, Any]]" = queue.Queue()
     with Runtime() as rt:
-        sock = rt.createUDPSocket("udp6" if ":" in args.host else "udp4")
+        sock = rt.createUDPSocket("udp6" if family == socket.AF_INET6 else "udp4")
         sock.onError(errors.put)
         sock.bind()
         sent = threading.Event()
-        sock.send({"address": args.host, "port": args.port, "message": args.message})
+        sock.send({"address": sockaddr[0], "port": args.port, "message": args.message})
         rt.loop.call_soon_threadsafe(sent.set)  # after the send has run on the loop
         sent.wait()
         sock.close()
@@ -225,9 +248,15 @@ def _plugins(args: argparse.Namespace) -> int:
         pm = rt.pm
         for name, plugin in pm.list_name_plugin():
             hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
-            origin = "builtin" if name in BUILTIN_PLUGINS else (
-                "entry point" if pm.get_plugin(name) in dict(pm.list_plugin_distinfo()) else
-                "explicit")
+            origin = (
+                "builtin"
+                if name in BUILTIN_PLUGINS
+                else (
+                    "entry point"
+                    if pm.get_plugin(name) in dict(pm.list_plugin_distinfo())
+                    else "explicit"
+                )
+            )
             print("%-32s %-12s %s" % (name, origin, ", ".join(hooks)))
         print()
         for kind in ("http", "websocket", "udp"):

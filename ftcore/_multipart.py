@@ -62,8 +62,13 @@ def field_value(value: Any) -> bytes:
         return b"null"
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value)).encode("utf-8")  # JS prints 1.0 as "1"
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value)).encode("utf-8")  # JS prints 1.0 as "1"
+        if value != value:
+            return b"NaN"
+        if value in (float("inf"), float("-inf")):
+            return b"Infinity" if value > 0 else b"-Infinity"
     return str(value).encode("utf-8")
 
 

@@ -78,7 +78,11 @@ class UploadTask(HttpTaskBase):
         """The request with a body that opens the file only when sent (also for a 307/308)."""
         self._close_body()
         body = MultipartBody(
-            options.get("formData") or {}, options["name"], self._path, size=self._size
+            options.get("formData") or {},
+            options["name"],
+            self._path,
+            filename=os.path.basename(options["filePath"]),  # as named, not a link's target
+            size=self._size,
         )
         self._body = body
         header = options.get("header") or {}  # checked by the header policy

@@ -385,7 +385,6 @@ class WsSocket:
                 break
             if not sock.pending():  # type: ignore[union-attr]
                 break
-                break
 
     def _process(self, codec: Connection) -> None:
         """Turn what the codec parsed into events for the core; write its automatic replies."""

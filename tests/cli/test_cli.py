@@ -116,7 +116,7 @@ def test_ws_sends_stdin_lines_and_prints_messages(ws_server: Any) -> None:
 
 def test_udp_send_reaches_a_peer(udp_sink: Any) -> None:
     peer = udp_sink("udp4")
-    out = ftcore_cli("udp", "send", "127.0.0.1", str(peer.port), "hello udp")
+    out = ftcore_cli("udp", "send", "localhost", str(peer.port), "hello udp")
     assert out.returncode == 0, out.stderr
     data, _sender = peer.received.get(timeout=10)
     assert data == b"hello udp"

@@ -363,3 +363,18 @@ def test_no_fd_left_after_a_batch_of_aborted_uploads(
         else:
             # the server side of each aborted connection stays open until the peer closes
             assert open_fds() - url.server.accepted <= before
+
+
+@pytest.mark.timeout(30)
+def test_filename_is_the_one_given_not_a_symlink_target(
+    make_rt: Callable[..., Any], http_server: Any
+) -> None:
+    rt = make_rt()
+    user = rt.env["USER_DATA_PATH"]
+    target = os.path.join(user, "abc123")
+    with open(target, "wb") as handle:
+        handle.write(b"\xff\xd8jpeg-ish")
+    os.symlink(target, os.path.join(user, "photo.jpg"))
+    res = rt.uploadFile(url=http_server.url + "/upload", filePath="photo.jpg", name="f").result(20)
+    seen = json.loads(res["data"])["files"]["f"]
+    assert seen["filename"] == "photo.jpg" and seen["content_type"] == "image/jpeg"
