@@ -89,6 +89,8 @@ class Listeners:
     def flush(self) -> None:
         """Replay now every backlog whose listener has arrived (before a task settles, so
         that a listener attached right after the call still sees its events first)."""
+        if not self._by_name:  # none attached yet (read unlocked: a racing add replays itself)
+            return
         with self._lock:
             names = [name for name in self._backlog if self._by_name.get(name)]
         for name in names:
