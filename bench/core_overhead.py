@@ -172,7 +172,8 @@ def main() -> None:
     for _ in range(args.rounds):
         results["inline"].append(inline(args.n))
         results["worker"].append(worker(args.n))
-    print("python %s; %d rounds x %d requests; medians" % (sys.version.split()[0], args.rounds, args.n))
+    version = sys.version.split()[0]
+    print("python %s; %d rounds x %d requests; medians" % (version, args.rounds, args.n))
     for name, values in results.items():
         print(
             "  %-8s %7.1f CPU us/request  (min %.1f, max %.1f)"
