@@ -14,7 +14,7 @@ from .errors import Errno, FtError
 from .loop import EventLoop
 
 if TYPE_CHECKING:
-    from ._http import RequestTask
+    from ._request import RequestTask
     from ._download import DownloadTask
     from ._upload import UploadTask
     from ._socket import SocketTask
@@ -77,7 +77,7 @@ class Runtime:
     # -- the API ------------------------------------------------------------------------------
 
     def request(self, options: Options = None, **kwargs: Any) -> "RequestTask":
-        from ._http import RequestTask
+        from ._request import RequestTask
 
         return self._launch(RequestTask, options, kwargs)
 
