@@ -52,6 +52,7 @@ __all__ = ["Urllib3Transport"]
 logger = logging.getLogger("ftcore.urllib3")
 
 READ_SIZE = 64 * 1024
+BIG_READ_SIZE = 256 * 1024  # a long body with a length: one recv takes what the kernel has
 ROUTE_CACHE_SIZE = 512  # URLs whose pool key and request target are kept
 TIMEOUT_MARGIN = 0.25  # seconds beyond the core's deadline: the core's timer fires first
 JOIN_TIMEOUT = 5.0
@@ -310,17 +311,39 @@ class _Exchange:
                 if not data:
                     return int(response.tell())
                 sink.body(data)
-        received = 0
-        while True:
-            data = raw.read1(READ_SIZE)
-            if not data:
-                break
-            received += len(data)
-            sink.body(data)
+        if raw.length is not None and raw.length > READ_SIZE and not raw.chunked:
+            received = self._read_into_buffer(raw)
+        else:
+            received = 0
+            while True:
+                data = raw.read1(READ_SIZE)
+                if not data:
+                    break
+                received += len(data)
+                sink.body(data)
         raw.close()  # as urllib3 does at the end: http.client's read1 leaves it open
         if raw.length:  # http.client ends a short body quietly; urllib3 would raise this
             raise http.client.IncompleteRead(b"", raw.length)
         return received
+
+    def _read_into_buffer(self, raw: http.client.HTTPResponse) -> int:
+        """A long body of known length, read into one reused buffer: each `readinto1` is one
+        recv of whatever has arrived (so a slow body still reaches the sink piece by piece),
+        without a bytes object per piece. `raw.length` is kept current as http.client does."""
+        buffer = getattr(_local, "buffer", None)
+        if buffer is None:
+            buffer = _local.buffer = memoryview(bytearray(BIG_READ_SIZE))
+        readinto1 = raw.fp.readinto1  # type: ignore[union-attr]
+        body = self.sink.body
+        length = remaining = raw.length or 0
+        while remaining:
+            n = readinto1(buffer[: min(remaining, BIG_READ_SIZE)])
+            if not n:
+                break  # the peer closed early: the caller raises IncompleteRead
+            remaining -= n
+            raw.length = remaining
+            body(buffer[:n])
+        return length - remaining
 
     def _counting(self, body: Iterable[bytes]) -> Iterator[bytes]:
         sink = self.sink

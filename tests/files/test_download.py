@@ -241,7 +241,7 @@ def test_progress_with_length(make_rt: Callable[..., Any], http_server: Any) -> 
     percents = [p["progress"] for p in progress]
     assert percents == sorted(set(percents)), percents  # increasing, distinct integers
     assert all(isinstance(p, int) and 0 <= p <= 100 for p in percents)
-    assert percents[-1] == 100 and len(percents) >= 50
+    assert percents[-1] == 100 and len(percents) >= 8  # along the way, not only at the end
     written = [p["totalBytesWritten"] for p in progress]
     assert written == sorted(written) and written[-1] == n
     assert {p["totalBytesExpectedToWrite"] for p in progress} == {n}
