@@ -107,6 +107,11 @@ class Listeners:
                 except Exception:
                     logger.exception("ftcore: listener %r raised", listener)
 
+    def drop_backlog(self) -> None:
+        """Forget events kept for late listeners (their source is gone)."""
+        with self._lock:
+            self._backlog.clear()
+
     def clear(self) -> None:
         with self._lock:
             self._by_name.clear()

@@ -98,11 +98,15 @@ class SocketTask(Task):
 
     def send(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
         """Send `data` (str: a text frame; bytes-like: a binary frame); fails unless open."""
-        if kwargs or type(options) is not dict:
-            options = _merge(options, kwargs)
         if self._loop.thread_id == get_ident():
+            if kwargs or type(options) is not dict:
+                options = _merge(options, kwargs)
             self._send_now(options)
-        else:
+        else:  # the caller may reuse its dict or buffer before the loop sends
+            options = _merge(options, kwargs)
+            data = options.get("data")
+            if isinstance(data, (bytearray, memoryview)):
+                options["data"] = bytes(data)
             self._loop.call_soon_threadsafe(self._send_now, options)
 
     def close(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
@@ -215,8 +219,11 @@ class SocketTask(Task):
         self._cancel_timer()
         self.readyState = CLOSED
         self._conn = None
+        was_global = self._is_global()
         self._emit("Close", {"code": code, "reason": reason})
         self._end(end)
+        if was_global:  # what nobody heard of this socket must not reach the next one
+            self._globals.listeners.drop_backlog()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -322,10 +329,9 @@ def _merge(options: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> Dict[st
         return dict(kwargs)
     if not isinstance(options, dict):
         raise TypeError("options must be a dict, not %s" % type(options).__name__)
-    if kwargs:
-        options = dict(options)
-        options.update(kwargs)
-    return options
+    merged = dict(options)  # the caller's dict may change before the loop reads it
+    merged.update(kwargs)
+    return merged
 
 
 def _valid_url(url: str) -> bool:

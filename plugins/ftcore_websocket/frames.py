@@ -83,8 +83,9 @@ def parse_header(buf: bytes, pos: int) -> Optional[Header]:
 
 
 def is_valid_close_code(code: int) -> bool:
-    """Whether `code` may appear in a close frame on the wire (RFC 6455 §7.4)."""
-    return 1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999
+    """Whether `code` may appear in a close frame on the wire (RFC 6455 §7.4, plus the
+    IANA-registered 1012-1014 that servers send when restarting or overloaded)."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 def build_close_payload(code: Optional[int], reason: str = "") -> bytes:

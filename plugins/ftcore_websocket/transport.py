@@ -404,6 +404,8 @@ class WsSocket:
                 events = self._events
                 if events is not None:
                     events.opened(_header_dict(event.headers), event.subprotocol or "")
+                if self._phase == DEAD:  # the onOpen listener dropped the socket
+                    return
             elif isinstance(event, CloseReceived):
                 self._flush_codec()
                 self._finish(event.code, event.reason, None)
@@ -428,8 +430,12 @@ class WsSocket:
         self._flush_codec()
 
     def _flush_codec(self) -> None:
+        """Write the codec's automatic replies (pongs, close echoes)."""
         out = self._codec.data_to_send()
         if out:
+            if self._wsize > WRITE_BUFFER_LIMIT:  # a peer that floods pings but never reads
+                self._loop.call_soon(self._lost, OSError(errno.ENOBUFS, "peer does not read"))
+                return
             self._write(out)
 
     # -- writing ------------------------------------------------------------------------------
@@ -515,6 +521,8 @@ class WsSocket:
 
     def _finish(self, code: int, reason: str, error: Optional[FtError]) -> None:
         """The WebSocket is closed: tell the core now, let TCP end in the background."""
+        if self._phase == DEAD:  # already dropped (an abort from a listener)
+            return
         events, self._events = self._events, None
         self._phase = LINGER
         if self._sock is not None:
@@ -530,7 +538,9 @@ class WsSocket:
             n = self._sock.recv_into(self._transport.buffer)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             return
-        except OSError:  # a reset (or a TLS error) ends the linger as EOF does
+        except OSError as exc:  # a reset (or a TLS error) ends the linger as EOF does
+            if self._ssl is not None and isinstance(exc, self._ssl.SSLWantReadError):
+                return  # part of a TLS record: wait for the rest
             n = 0
         if not n:
             self._drop()

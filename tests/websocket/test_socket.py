@@ -709,3 +709,66 @@ def test_result_and_await(rt: Any, ws_server: Any) -> None:
         return await rt.connectSocket(url=server.url)
 
     assert asyncio.run(main())["socketTaskId"] > task.id
+
+
+# -- review fixes ----------------------------------------------------------------------------------
+
+
+def test_send_from_another_thread_copies_the_callers_dict_and_buffer(
+    rt: Any, ws_server: Any
+) -> None:
+    server = ws_server()
+    rec = Recorder()
+    task = open_socket(rt, server.url, rec)
+    options: Dict[str, Any] = {"data": None}
+    for i in range(5):  # one dict, reused at once, as a caller in a loop would
+        options["data"] = "m%d" % i
+        task.send(options)
+    buffer = bytearray(b"AAAA")
+    task.send({"data": buffer})
+    buffer[:] = b"BBBB"
+    rec.wait_name("Message", 6)
+    assert [r["data"] for r in rec.all("Message")] == ["m0", "m1", "m2", "m3", "m4", b"AAAA"]
+
+
+def test_events_nobody_heard_do_not_reach_the_next_socket(rt: Any, ws_server: Any) -> None:
+    server = ws_server()
+    first = Recorder()
+    task = rt.connectSocket(url=server.url)
+    task.onOpen(first.cb("Open"))
+    first.wait_name("Open")
+    task.close({"code": 1000})  # its onClose has no listener anywhere: kept, then dropped
+    assert _wait_until(lambda: task.readyState == SocketTask.CLOSED)
+    second = Recorder()
+    rt.onSocketOpen(lambda res: rt.sendSocketMessage(data="ping"))
+    rt.onSocketClose(second.cb("gClose"))
+    rt.onSocketMessage(second.cb("gMessage"))
+    rt.connectSocket(url=server.url)
+    second.wait_name("gMessage")
+    assert second.count("gClose") == 0  # the first socket's close was not replayed
+
+
+@pytest.mark.parametrize("code", [1012, 1013, 1014])
+def test_server_restart_codes_are_reported_not_treated_as_errors(
+    rt: Any, ws_server: Any, code: int
+) -> None:
+    server = ws_server(close_with(code, "restart"))
+    rec = Recorder()
+    task = open_socket(rt, server.url, rec)
+    task.send({"data": "bye"})
+    rec.wait_name("Close")
+    assert rec.all("Close") == [{"code": code, "reason": "restart"}]
+    assert rec.count("Error") == 0
+
+
+def _wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+    done = threading.Event()
+    deadline = threading.Timer(timeout, done.set)
+    deadline.start()
+    try:
+        while not predicate():
+            if done.wait(0.01):
+                return predicate()
+        return True
+    finally:
+        deadline.cancel()
