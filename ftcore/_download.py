@@ -52,7 +52,7 @@ def content_length(headers: List[Tuple[str, str]]) -> Optional[int]:
     if len(lengths) != 1:
         return None
     value = lengths.pop()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 class FileWriter:

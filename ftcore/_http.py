@@ -93,6 +93,8 @@ def check_http_url(url: Any) -> str:
         raise FtError(Errno.INVALID_URL)
     try:
         parts = urlsplit(url)
+        if "\\" in parts.netloc:  # urllib3 would end the host at the backslash, urlsplit not:
+            raise ValueError(url)  # the domain list would judge a host we never connect to
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         raise FtError(Errno.INVALID_URL) from None
@@ -415,8 +417,8 @@ class HttpTaskBase(Task):
             method, body, length = "GET", None, None
             headers = [h for h in headers if h[0].lower() not in _BODY_HEADERS]
         elif body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
-            fresh = self._first_request(self._prepared)
-            body, length = fresh.body, fresh.body_length
+            fresh = self._first_request(self._prepared)  # a stream cannot be replayed
+            body, length, headers = fresh.body, fresh.body_length, list(fresh.headers)
         if _origin(url) != _origin(request.url):
             headers = [h for h in headers if h[0].lower() not in _CREDENTIAL_HEADERS]
         self._exchange = None

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._runtime import Runtime
     from .transports import Header
 
-__all__ = ["RequestTask", "encode_data", "decode_body"]
+__all__ = ["RequestTask", "encode_data", "decode_body", "charset_of"]
 
 METHODS = frozenset({"OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT"})
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
@@ -43,6 +43,7 @@ class RequestTask(HttpTaskBase):
     def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
         super().__init__(runtime, options)
         self._parts: List[bytes] = []
+        self._held = 0
         self._chunked = False
 
     def _redirect_mode(self, options: Dict[str, Any]) -> str:
@@ -78,14 +79,18 @@ class RequestTask(HttpTaskBase):
         if self._chunked:
             if data:
                 self._call_on_loop(self._emit_chunk, data)
-        else:
-            self._parts.append(data)
+            return
+        self._held += len(data)
+        if self._held > self._runtime.config["limits"]["downloadMaxBytes"]:
+            raise FtError(Errno.RESPONSE_TOO_LARGE)  # the body is held in memory: bound it
+        self._parts.append(data)
 
     def _emit_chunk(self, data: bytes) -> None:
         self._listeners.emit("ChunkReceived", {"data": data})
 
     def _discard(self) -> None:
         self._parts = []
+        self._held = 0
 
     def _completed(
         self, status: int, headers: List["Header"], profile: Dict[str, Any]
@@ -181,8 +186,9 @@ def encode_data(method: str, url: str, headers: List["Header"], data: Any) -> Tu
 _CHARSET_OF: Dict[str, str] = {}
 
 
-def _charset(content_type: Optional[str]) -> str:
-    """The codec named by a Content-Type's charset (UTF-8 when absent or unknown); cached."""
+def charset_of(content_type: Optional[str]) -> str:
+    """The text codec named by a Content-Type's charset (UTF-8 when absent, unknown, or not a
+    text encoding, such as "zlib" or "base64"); cached."""
     if not content_type:
         return "utf-8"
     name = _CHARSET_OF.get(content_type)
@@ -191,9 +197,12 @@ def _charset(content_type: Optional[str]) -> str:
         match = _CHARSET.search(content_type)
         if match:
             try:
-                name = codecs.lookup(match.group(1)).name
+                info = codecs.lookup(match.group(1))
             except LookupError:
                 pass
+            else:
+                if getattr(info, "_is_text_encoding", True):
+                    name = info.name
         if len(_CHARSET_OF) < 256:
             _CHARSET_OF[content_type] = name
     return name
@@ -209,7 +218,7 @@ def decode_body(raw: bytes, header: Dict[str, str], response_type: str, data_typ
         if name.lower() == "content-type":
             content_type = value
             break
-    text = raw.decode(_charset(content_type), "replace") if raw else ""
+    text = raw.decode(charset_of(content_type), "replace") if raw else ""
     if data_type != "json" or not text:
         return text
     try:

@@ -55,7 +55,7 @@ class Runtime:
         self.sandbox = Sandbox(self.config["sandbox"])  # may fail: before the loop's fds exist
         self.loop = EventLoop()
         self.env = {"USER_DATA_PATH": self.sandbox.user}
-        self.http_slots = Slots(self.config["maxConcurrent"]["http"])
+        self.http_slots = Slots(self.config["maxConcurrent"]["http"], self.loop.call_soon)
         self.interceptors: Dict[Optional[str], Dict[str, Callable[..., Any]]] = {}
         self._lock = threading.RLock()
         self._tasks: Dict[int, "Task"] = {}

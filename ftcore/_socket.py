@@ -340,6 +340,8 @@ def _valid_url(url: str) -> bool:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         return False
+    if "\\" in parts.netloc:  # hosts disagree across parsers: refuse, never guess
+        return False
     return parts.scheme.lower() in ("ws", "wss") and bool(parts.hostname)
 
 

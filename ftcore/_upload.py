@@ -16,6 +16,7 @@ import stat
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._http import HttpTaskBase, header_dict
+from ._request import charset_of
 from ._listeners import BACKLOG_LIMIT, event_methods
 from ._multipart import MultipartBody
 from ._state import ENDED
@@ -176,14 +177,5 @@ _BODY_HEADERS = frozenset(("content-type", "content-length", "transfer-encoding"
 
 def _text(data: bytes, headers: List[Tuple[str, str]]) -> str:
     """The response body as text: the charset of Content-Type, else UTF-8 (lenient)."""
-    charset = "utf-8"
-    for key, value in headers:
-        if key.lower() == "content-type":
-            for param in value.split(";")[1:]:
-                k, _, v = param.partition("=")
-                if k.strip().lower() == "charset" and v.strip():
-                    charset = v.strip().strip('"')
-    try:
-        return data.decode(charset, "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+    return data.decode(charset_of(content_type), "replace")

@@ -220,11 +220,11 @@ class _Exchange:
             conn, sock = self.conn, self.sock
             if conn is None or conn._ft_owner is not self:  # type: ignore[attr-defined]
                 return
-        if sock is not None:
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except (OSError, ValueError):
-                pass
+            if sock is not None:  # under the lock: the connection cannot change hands meanwhile
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # never blocks
+                except (OSError, ValueError):
+                    pass
 
     # -- worker thread --------------------------------------------------------------------------
 
@@ -523,9 +523,10 @@ class _Workers:
         for _ in threads:
             self._jobs.put(None)
         current = threading.current_thread()
+        deadline = time.monotonic() + JOIN_TIMEOUT  # one wait for all, not one per thread
         for thread in threads:
             if thread is not current:
-                thread.join(JOIN_TIMEOUT)
+                thread.join(max(0.0, deadline - time.monotonic()))
         return [thread for thread in threads if thread.is_alive()]
 
 

@@ -378,3 +378,18 @@ def test_filename_is_the_one_given_not_a_symlink_target(
     res = rt.uploadFile(url=http_server.url + "/upload", filePath="photo.jpg", name="f").result(20)
     seen = json.loads(res["data"])["files"]["f"]
     assert seen["filename"] == "photo.jpg" and seen["content_type"] == "image/jpeg"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("code", [307, 308])
+def test_a_307_308_redirect_sends_a_consistent_body_again(
+    make_rt: Callable[..., Any], http_server: Any, code: int
+) -> None:
+    rt = make_rt()
+    content = os.urandom(300_000)
+    path = user_file(rt, "r.bin", content)
+    url = http_server.url + "/redirect/%d?to=%%2Fupload" % code
+    res = rt.uploadFile(url=url, filePath=path, name="f", formData={"k": "v"}).result(20)
+    seen = json.loads(res["data"])  # the boundary in Content-Type matches the body's
+    assert seen["fields"] == {"k": "v"}
+    assert seen["files"]["f"]["sha256"] == hashlib.sha256(content).hexdigest()
