@@ -187,10 +187,15 @@ class DownloadTask(HttpTaskBase):
             raise FtError(Errno.FILE_TOO_LARGE)
         if encoded:
             expected = None  # the decoded size is unknown: the compressed size would mislead
-        if self._writer is not None:  # a transport retry: start over
-            self._writer.discard()
-            self._writer = None
-        self._writer = FileWriter(self._make_path(), limit, expected, self._progress_from_worker)
+        path = self._make_path()
+        try:
+            self._writer = FileWriter(path, limit, expected, self._progress_from_worker)
+        except OSError as error:  # made but not openable: leave nothing behind
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise FtError(Errno.FILE_WRITE, "file write error: %s" % error.strerror) from None
 
     def _make_path(self) -> str:
         destination = self._destination
