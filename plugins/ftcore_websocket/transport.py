@@ -49,6 +49,7 @@ __all__ = ["LoopWsTransport", "WsSocket", "READ_BUFFER_BYTES", "WRITE_BUFFER_LIM
 READ_BUFFER_BYTES = 256 * 1024
 WRITE_BUFFER_LIMIT = 64 * 2**20
 CLOSE_TIMEOUT = 5.0
+ATTEMPT_TIMEOUT = 2.0  # per address while others remain: a blackholed one must not take all
 TLS_CHUNK = 256 * 1024
 
 ABNORMAL = 1006
@@ -282,15 +283,31 @@ class WsSocket:
             if code in _IN_PROGRESS:
                 self._sock = sock
                 self._loop.add_writer(sock, self._connected)
+                if self._addresses:  # the last address gets the rest of the handshake timeout
+                    self._set_timer(ATTEMPT_TIMEOUT, self._attempt_timed_out)
                 return
             sock.close()
             self._last_error = OSError(code, errno.errorcode.get(code, str(code)))
         self._loop.call_soon(self._fail, _connect_error(self._last_error))
 
+    def _attempt_timed_out(self) -> None:
+        """This address does not answer: give up on it and try the next one."""
+        self._timer = None
+        sock, self._sock = self._sock, None
+        if self._phase != CONNECTING or sock is None:
+            return
+        self._loop.remove_writer(sock)
+        sock.close()
+        self._last_error = TimeoutError(errno.ETIMEDOUT, "connect timed out")
+        self._connect_next()
+
     def _connected(self) -> None:
         sock = self._sock
         assert sock is not None
         self._loop.remove_writer(sock)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self._sock = None

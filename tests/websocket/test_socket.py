@@ -772,3 +772,38 @@ def _wait_until(predicate: Any, timeout: float = 10.0) -> bool:
         return True
     finally:
         deadline.cancel()
+
+
+def test_an_address_that_never_answers_does_not_take_the_whole_timeout(
+    rt: Any, ws_server: Any, monkeypatch: Any
+) -> None:
+    import socket
+
+    import ftcore_websocket.transport as transport
+
+    server = ws_server()
+    port = int(server.url.rsplit(":", 1)[1])
+    # A listener whose accept queue is full drops new SYNs: a connect to it never completes.
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(0)
+    filler = socket.create_connection(stalled.getsockname(), timeout=5)  # fills the queue
+    real = socket.getaddrinfo
+
+    def dual_stack(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host != "dual.test":
+            return real(host, *args, **kwargs)
+        stream = socket.SOCK_STREAM
+        return [
+            (socket.AF_INET, stream, 6, "", stalled.getsockname()),
+            (socket.AF_INET, stream, 6, "", ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(transport.socket, "getaddrinfo", dual_stack)
+    try:
+        rec = Recorder()
+        open_socket(rt, "ws://dual.test:%d/" % port, rec, timeout=20000)
+        assert rec.count("Open") == 1
+    finally:
+        filler.close()
+        stalled.close()
