@@ -20,12 +20,6 @@ def ftcore_http_transport_make(runtime: Any) -> Any:
         import urllib3  # noqa: F401
     except ImportError:
         raise FtError(Errno.TRANSPORT_UNAVAILABLE, INSTALL_HINT) from None
-    from ftcore.transports import TlsSettings
-
     from .transport import Urllib3Transport
 
-    tls = runtime.config["tls"]
-    return Urllib3Transport(
-        TlsSettings(verify=tls.get("verify", True), cafile=tls.get("cafile")),
-        runtime.config["maxConcurrent"]["http"],
-    )
+    return Urllib3Transport(runtime.config["maxConcurrent"]["http"])

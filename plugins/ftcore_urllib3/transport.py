@@ -58,6 +58,7 @@ TIMEOUT_MARGIN = 0.25  # seconds beyond the core's deadline: the core's timer fi
 JOIN_TIMEOUT = 5.0
 
 _local = threading.local()
+_VERIFIED = TlsSettings()  # a request built outside the core (the core fills `tls` in)
 
 
 def _now_ms() -> float:
@@ -536,11 +537,10 @@ class _Workers:
 class Urllib3Transport:
     """`ftcore.transports.HttpTransport` on urllib3 2.x."""
 
-    def __init__(self, tls: TlsSettings, max_concurrent: int = 10) -> None:
+    def __init__(self, max_concurrent: int = 10) -> None:
         self.lock = threading.Lock()
         self.checked_out = 0
         self._size = max(1, max_concurrent)
-        self._default_tls = tls
         self._managers: Dict[TlsSettings, Any] = {}
         self._workers = _Workers(self._size, "ftcore-http")
         transport = self
@@ -608,7 +608,7 @@ class Urllib3Transport:
             return context
 
     def start(self, request: HttpRequest, sink: HttpSink) -> _Exchange:
-        exchange = _Exchange(self, request, sink, self._manager(request.tls or self._default_tls))
+        exchange = _Exchange(self, request, sink, self._manager(request.tls or _VERIFIED))
         self._workers.submit(exchange)
         return exchange
 
