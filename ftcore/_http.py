@@ -40,7 +40,7 @@ __all__ = ["HttpTaskBase", "MAX_REDIRECTS", "header_dict"]
 
 MAX_REDIRECTS = 10
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
+BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -415,7 +415,7 @@ class HttpTaskBase(Task):
         headers = list(request.headers)
         if self._status in (301, 302, 303) and method != "HEAD":
             method, body, length = "GET", None, None
-            headers = [h for h in headers if h[0].lower() not in _BODY_HEADERS]
+            headers = [h for h in headers if h[0].lower() not in BODY_HEADERS]
         elif body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
             fresh = self._first_request(self._prepared)  # a stream cannot be replayed
             body, length, headers = fresh.body, fresh.body_length, list(fresh.headers)

@@ -15,7 +15,7 @@ import os
 import stat
 from typing import Any, Dict, List, Optional, Tuple
 
-from ._http import HttpTaskBase, header_dict
+from ._http import BODY_HEADERS, HttpTaskBase, header_dict
 from ._request import charset_of
 from ._listeners import BACKLOG_LIMIT, event_methods
 from ._multipart import MultipartBody
@@ -88,7 +88,7 @@ class UploadTask(HttpTaskBase):
         self._body = body
         header = options.get("header") or {}  # checked by the header policy
         headers = [
-            (str(k), str(v)) for k, v in header.items() if str(k).lower() not in _BODY_HEADERS
+            (str(k), str(v)) for k, v in header.items() if str(k).lower() not in BODY_HEADERS
         ]
         headers.append(("Content-Type", body.content_type))
         headers.append(("Content-Length", str(body.length)))
@@ -171,8 +171,6 @@ class UploadTask(HttpTaskBase):
         if body is not None:
             body.close()
 
-
-_BODY_HEADERS = frozenset(("content-type", "content-length", "transfer-encoding"))
 
 
 def _text(data: bytes, headers: List[Tuple[str, str]]) -> str:
