@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._runtime import Runtime
     from .transports import Header, HttpExchange, HttpTransport
 
-__all__ = ["HttpTaskBase", "MAX_REDIRECTS", "header_dict"]
+__all__ = ["HttpTaskBase", "MAX_REDIRECTS", "BODY_HEADERS", "header_dict"]
 
 MAX_REDIRECTS = 10
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})

@@ -62,7 +62,7 @@ class Listeners:
     def emit(self, name: str, res: Dict[str, Any]) -> None:
         """Call every listener of `name` with `res`; loop thread only."""
         listeners = self._by_name.get(name)
-        if listeners is None or self._backlog:
+        if listeners is None or name in self._backlog:  # slow only while this name waits
             listeners = self._keep_for_later(name, res)
         for listener in listeners:
             try:
