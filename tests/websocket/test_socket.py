@@ -807,3 +807,18 @@ def test_an_address_that_never_answers_does_not_take_the_whole_timeout(
     finally:
         filler.close()
         stalled.close()
+
+
+def test_a_peer_that_pings_without_reading_is_dropped_not_buffered_forever(
+    rt: Any, hostile_server: Any, monkeypatch: Any
+) -> None:
+    import ftcore_websocket.transport as transport
+
+    monkeypatch.setattr(transport, "WRITE_BUFFER_LIMIT", 64 * 1024)  # reach it with few pings
+    pings = hostile.ws_frame(0x9, b"p" * 125) * 100_000  # 12.7 MB; our pongs go unread
+    url = hostile_server(hostile.ws_handshake_then(pings)).server.ws_url
+    rec = Recorder()
+    open_socket(rt, url, rec)
+    rec.wait_name("Close")
+    assert rec.all("Close") == [{"code": 1006, "reason": ""}]
+    assert rec.count("Error") == 0
