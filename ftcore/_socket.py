@@ -96,6 +96,15 @@ class SocketTask(Task):
 
     # -- the API (any thread) -----------------------------------------------------------------
 
+    def launch(self) -> "SocketTask":
+        self._globals.add(self)
+        try:
+            super().launch()
+        except BaseException:  # a closed runtime refuses it: it never lived
+            self._globals.forget(self)
+            raise
+        return self
+
     def send(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
         """Send `data` (str: a text frame; bytes-like: a binary frame); fails unless open."""
         if self._loop.thread_id == get_ident():
@@ -225,16 +234,17 @@ class SocketTask(Task):
         if was_global:  # what nobody heard of this socket must not reach the next one
             self._globals.listeners.drop_backlog()
 
+    def _end(self, end: State) -> None:
+        super()._end(end)
+        self._globals.forget(self)
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _is_global(self) -> bool:
-        for task in self._runtime.live_tasks():
-            if isinstance(task, SocketTask):
-                return task is self
-        return False
+        return self._globals.oldest() is self
 
     def _emit(self, name: str, res: Dict[str, Any]) -> None:
         if name != "Message":
@@ -388,10 +398,25 @@ def _deliver(
 
 
 class _Globals:
-    """The runtime's global socket listeners (`onSocketOpen` ...)."""
+    """The runtime's global socket listeners (`onSocketOpen` ...) and its live sockets in
+    launch order, so "the oldest live socket" costs O(1) on every event."""
 
     def __init__(self, runtime: "Runtime") -> None:
         self.listeners = Listeners(runtime.loop.call_soon_threadsafe)
+        self._lock = threading.Lock()
+        self._sockets: Dict[int, SocketTask] = {}  # insertion-ordered: oldest first
+
+    def add(self, task: SocketTask) -> None:
+        with self._lock:
+            self._sockets[task.id] = task
+
+    def forget(self, task: SocketTask) -> None:
+        with self._lock:
+            self._sockets.pop(task.id, None)
+
+    def oldest(self) -> Optional[SocketTask]:
+        with self._lock:
+            return next(iter(self._sockets.values()), None)
 
 
 _GLOBALS: "weakref.WeakKeyDictionary[Any, _Globals]" = weakref.WeakKeyDictionary()
@@ -407,10 +432,7 @@ def _globals_of(runtime: "Runtime") -> _Globals:
 
 
 def _global_task(runtime: "Runtime") -> Optional[SocketTask]:
-    for task in runtime.live_tasks():
-        if isinstance(task, SocketTask):
-            return task
-    return None
+    return _globals_of(runtime).oldest()
 
 
 def _on_loop(runtime: "Runtime", fn: Callable[..., Any], *args: Any) -> None:
