@@ -3,8 +3,9 @@
 The body goes straight from the transport's buffer to the file, on the transport's thread,
 one `os.write` per chunk: memory does not grow with the file. The file is made once the
 headers are in (after the size check), as a temp file in the sandbox temp area, or next to
-the `filePath` destination and renamed onto it (`os.replace`, atomic) only on success. A
-failed, aborted or timed-out download removes what it wrote.
+the `filePath` destination and renamed onto it (`os.replace`, atomic) only on success; it is
+written through the descriptor `mkstemp` made it with, never opened again by name. A failed,
+aborted or timed-out download removes what it wrote.
 
 Progress (`onProgressUpdate`) is counted on the transport thread, which only compares the
 byte counter with the next percent mark; an event is marshalled to the loop when the integer
@@ -56,7 +57,8 @@ def content_length(headers: List[Tuple[str, str]]) -> Optional[int]:
 
 
 class FileWriter:
-    """The destination of one body: a file descriptor written from the transport thread.
+    """The destination of one body: the open descriptor `fd` of the new file `path`, written
+    from the transport thread.
 
     `write` runs on the transport thread, `finish` and `discard` on the loop thread; a lock
     keeps `discard` from closing the descriptor under a write in progress (a closed and
@@ -65,6 +67,7 @@ class FileWriter:
 
     def __init__(
         self,
+        fd: int,
         path: str,
         limit: int,
         expected: Optional[int],
@@ -77,8 +80,7 @@ class FileWriter:
         self.percent = -1
         self._progress = progress  # called (transport thread) with (percent, written)
         self._lock = threading.Lock()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        self._fd: Optional[int] = os.open(path, flags, 0o644)
+        self._fd: Optional[int] = fd
         self._mark = 1  # the byte count at which the next progress event is due
 
     def write(self, chunk: Any) -> None:
@@ -187,28 +189,21 @@ class DownloadTask(HttpTaskBase):
             raise FtError(Errno.FILE_TOO_LARGE)
         if encoded:
             expected = None  # the decoded size is unknown: the compressed size would mislead
-        path = self._make_path()
-        try:
-            self._writer = FileWriter(path, limit, expected, self._progress_from_worker)
-        except OSError as error:  # made but not openable: leave nothing behind
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            raise FtError(Errno.FILE_WRITE, "file write error: %s" % error.strerror) from None
+        fd, path = self._create_file()
+        self._writer = FileWriter(fd, path, limit, expected, self._progress_from_worker)
 
-    def _make_path(self) -> str:
+    def _create_file(self) -> Tuple[int, str]:
+        """A new owner-only file and the descriptor that created it (`mkstemp`), so its name is
+        never opened again: no window in which another file could be put in its place."""
         destination = self._destination
         try:
             if destination is None:
                 url = self._request.url if self._request is not None else self._options["url"]
-                return str(self._runtime.sandbox.temp_file(url_suffix(url)))
+                return self._runtime.sandbox.temp_file(url_suffix(url))
             parent, base = os.path.split(destination)
             if os.path.realpath(parent) != parent:  # the directory was swapped for a link
                 raise FtError(Errno.PATH_NOT_PERMITTED, "permission denied, open %r" % destination)
-            fd, path = tempfile.mkstemp(prefix="." + base[:64] + ".", suffix=".part", dir=parent)
-            os.close(fd)
-            return path
+            return tempfile.mkstemp(prefix="." + base[:64] + ".", suffix=".part", dir=parent)
         except FileNotFoundError:
             raise FtError(
                 Errno.FILE_NOT_FOUND, "no such file or directory %r" % destination

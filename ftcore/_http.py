@@ -6,11 +6,12 @@ redirects, abort, `onHeadersReceived` and `profile`. `_request.RequestTask` adds
 options, data encoding and response decoding. The transport (any `ftcore.transports.HttpTransport`)
 only moves bytes.
 
-Threads. Everything touching task state, listeners or callbacks runs on the loop thread. The
-transport reports on its own threads through `_HopSink`; the sink forwards `headers`, `end` and
-`error` to the loop through one ordered inbox per task (`_call_on_loop`), so that a burst of
-events (headers, chunks, end of a small response) costs one loop wake-up. Anything arriving for
-a hop that is no longer current, or after the task ended (abort, timeout), is dropped.
+Threads. Everything touching task state, listeners or callbacks runs on the loop thread. A
+transport may report from the loop itself (then events are handled at once, no hop) or from its
+own threads through `_HopSink`; the sink forwards `headers`, `end` and `error` to the loop
+through one ordered inbox per task (`_call_on_loop`), so that a burst of events (headers,
+chunks, end of a small response) costs one loop wake-up. Anything arriving for a hop that is no
+longer current, or after the task ended (abort, timeout), is dropped.
 
 Timeout. The deadline counts from the moment the loop starts the task (the call, in practice),
 so time spent queued for a `maxConcurrent.http` slot and every redirect hop count, as in WeChat.
@@ -124,7 +125,7 @@ class _HopSink:
         self.closed = False
         # Set by the loop once `_headers_received` ran (or the hop ended): gated bodies wait.
         self.acked = threading.Event() if task._gate_body else None
-        self.body_lock = threading.Lock()
+        self.body_lock = threading.RLock()  # close() may run inside body() on the loop thread
 
     def sent(self, nbytes: int) -> None:
         if not self.closed:
@@ -141,6 +142,8 @@ class _HopSink:
             return  # a redirect's body: nobody reads it
         acked = self.acked
         if acked is not None and not acked.is_set():
+            if self.task._loop.in_loop_thread():  # the loop cannot wait for itself
+                raise RuntimeError("HttpSink.body called on the loop before headers were handled")
             acked.wait()
         with self.body_lock:
             if self.closed:
@@ -232,6 +235,7 @@ class HttpTaskBase(Task):
         self._inbox: List[Tuple[Any, ...]] = []
         self._inbox_lock = threading.Lock()
         self._inbox_scheduled = False
+        self._starting = False
 
     # -- subclass interface ---------------------------------------------------------------------
 
@@ -305,13 +309,21 @@ class HttpTaskBase(Task):
         sink = _HopSink(self)
         self._sink = sink
         assert self._transport is not None
+        self._starting = True  # a sink call from inside start() waits for the next loop pass
         try:
-            self._exchange = self._transport.start(request, sink)
+            exchange = self._transport.start(request, sink)
         except FtError as error:
             self._fail(error)
         except Exception as error:  # a transport bug: fail, never crash the loop
             logger.exception("ftcore: %r failed to start %s", self._transport, self)
             self._fail(FtError(Errno.NETWORK, "transport error: %s" % error))
+        else:
+            if sink is self._sink:
+                self._exchange = exchange
+            else:  # ended meanwhile (a transport that failed from inside start())
+                exchange.abort()
+        finally:
+            self._starting = False
 
     # -- transport thread → loop ----------------------------------------------------------------
 
@@ -319,6 +331,11 @@ class HttpTaskBase(Task):
         self, sink: _HopSink, fn: Callable[..., Any], *args: Any, force: bool = False
     ) -> None:
         if sink.closed and not force:
+            return
+        if self._loop.thread_id == threading.get_ident() and not self._starting:
+            if self._inbox:  # after what a transport thread posted before
+                self._drain_inbox()
+            self._handle(sink, fn, args)
             return
         with self._inbox_lock:
             self._inbox.append((sink, fn, args))
@@ -332,15 +349,18 @@ class HttpTaskBase(Task):
             events, self._inbox = self._inbox, []
             self._inbox_scheduled = False
         for sink, fn, args in events:
-            if sink is not self._sink or self._settled:
-                continue
-            try:
-                fn(*args)
-            except FtError as error:
-                self._fail(error)
-            except Exception as error:
-                logger.exception("ftcore: %s failed handling a transport event", self)
-                self._fail(FtError(Errno.NETWORK, "internal error: %s" % error))
+            self._handle(sink, fn, args)
+
+    def _handle(self, sink: _HopSink, fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+        if sink is not self._sink or self._settled:
+            return
+        try:
+            fn(*args)
+        except FtError as error:
+            self._fail(error)
+        except Exception as error:
+            logger.exception("ftcore: %s failed handling a transport event", self)
+            self._fail(FtError(Errno.NETWORK, "internal error: %s" % error))
 
     def _is_redirect(self, status: int, headers: List["Header"]) -> bool:
         """Whether this response is a hop to follow (pure: called on the transport thread)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Optional
+from typing import Optional, Tuple
 
 __all__ = ["Sandbox"]
 
@@ -25,11 +25,10 @@ class Sandbox:
         os.makedirs(temp_parent, exist_ok=True)
         self.temp = tempfile.mkdtemp(prefix="rt-", dir=temp_parent)
 
-    def temp_file(self, suffix: str = "") -> str:
-        """A new, unique, empty file in the temp area (its name keeps `suffix`)."""
-        fd, path = tempfile.mkstemp(suffix=suffix, dir=self.temp)
-        os.close(fd)
-        return path
+    def temp_file(self, suffix: str = "") -> Tuple[int, str]:
+        """(descriptor, path) of a new, unique, empty owner-only file in the temp area (its
+        name keeps `suffix`): write through the descriptor, never reopen the name."""
+        return tempfile.mkstemp(suffix=suffix, dir=self.temp)
 
     def close(self) -> None:
         shutil.rmtree(self.root if self._owns_root else self.temp, ignore_errors=True)

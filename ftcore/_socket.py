@@ -106,7 +106,14 @@ class SocketTask(Task):
         return self
 
     def send(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        """Send `data` (str: a text frame; bytes-like: a binary frame); fails unless open."""
+        """Send `data` (str: a text frame; bytes-like: a binary frame); fails unless open.
+
+        Options that are neither a dict nor None fail the call (errno 600012) rather than
+        raise, as any bad argument does: the keyword callbacks hear it; a warning is logged.
+        """
+        if options is not None and not isinstance(options, dict):
+            _refuse(self._runtime, SEND_API, options, kwargs)
+            return
         if self._loop.thread_id == get_ident():
             if kwargs or type(options) is not dict:
                 options = _merge(options, kwargs)
@@ -119,7 +126,14 @@ class SocketTask(Task):
             self._loop.call_soon_threadsafe(self._send_now, options)
 
     def close(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
-        """Start the closing handshake with `code` (1000, 3000-4999) and `reason` (<= 123 B)."""
+        """Start the closing handshake with `code` (1000, 3000-4999) and `reason` (<= 123 B).
+
+        Options that are neither a dict nor None fail the call as in `send`; the socket stays
+        open.
+        """
+        if options is not None and not isinstance(options, dict):
+            _refuse(self._runtime, CLOSE_API, options, kwargs)
+            return
         options = _merge(options, kwargs)
         if self._loop.in_loop_thread():
             self._close_now(options)
@@ -337,8 +351,6 @@ class SocketTask(Task):
 def _merge(options: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> Dict[str, Any]:
     if options is None:
         return dict(kwargs)
-    if not isinstance(options, dict):
-        raise TypeError("options must be a dict, not %s" % type(options).__name__)
     merged = dict(options)  # the caller's dict may change before the loop reads it
     merged.update(kwargs)
     return merged
@@ -373,6 +385,18 @@ def _close_args(options: Dict[str, Any]) -> Tuple[int, str]:
     if len(reason.encode("utf-8", "surrogatepass")) > MAX_REASON_BYTES:
         raise FtError(Errno.WS_INVALID_CLOSE, "close reason longer than 123 bytes")
     return code, reason
+
+
+def _refuse(runtime: "Runtime", api: str, options: Any, kwargs: Dict[str, Any]) -> None:
+    """Fail a send/close whose options are not a dict: API.md wants a `fail`, not an exception.
+    Only keyword callbacks can hear it and a stray value usually comes without any, so the
+    mistake is also logged."""
+    error = FtError(
+        Errno.INVALID_OPTION,
+        "invalid option: options must be a dict, not %s" % type(options).__name__,
+    )
+    logger.warning("ftcore: %s", fail_msg(api, error.reason))
+    _on_loop(runtime, _report, runtime, api, kwargs, error)
 
 
 def _report(

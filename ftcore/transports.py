@@ -62,15 +62,19 @@ class HttpRequest:
 class HttpSink(Protocol):
     """The core's receiver for one exchange.
 
-    A transport calls these from any thread, in this order, never two at once: `sent`
-    (zero or more times, as request body bytes leave), `headers` (once), `body` (zero or more
-    times), then exactly one of `end` or `error`. Nothing may be called after `end`/`error`.
+    A transport calls these in this order, never two at once: `sent` (zero or more times, as
+    request body bytes leave), `headers` (once), `body` (zero or more times), then exactly one
+    of `end` or `error`. Nothing may be called after `end`/`error`. A transport driven by the
+    runtime's loop calls them on the loop thread and each is handled at once (calls made
+    from inside `start()` wait for the next loop pass); a transport with its own threads may
+    call them from those, and the core hands them to the loop.
     Calls racing `HttpExchange.abort()` are harmless: the core's sink drops whatever arrives
     once the exchange was aborted, so a transport need not lock around them. A chunk passed
     to `body` may be a view of a buffer the transport reuses: the sink copies what it keeps
     before returning. If `body` raises (the task failed, e.g. a size limit, or was aborted),
     the transport drops the connection (never reuses it) and calls nothing more.
-    `body` may block briefly (the core may wait until its loop has seen the headers).
+    From a thread other than the loop's, `body` may block briefly (the core may wait until
+    its loop has seen the headers).
     """
 
     def sent(self, nbytes: int) -> None: ...

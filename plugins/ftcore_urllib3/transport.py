@@ -1,29 +1,28 @@
-"""The urllib3 HTTP transport: one PoolManager per runtime, blocking calls on a worker pool.
+"""The urllib3 HTTP transport: urllib3 dials and pools; the runtime's loop runs the exchanges.
 
-Each exchange runs on one worker thread: `urlopen` on the pool `PoolManager.urlopen` would
-pick (found through a per-URL cache; no retries, no redirects: the core follows them,
-`preload_content=False`), then the body with `read1(64 KiB)` so pieces reach the sink as they
-arrive (http.client's, or urllib3's when a Content-Encoding must be decoded), then the
-connection goes back to the pool *before* the sink hears `end`, so the next request of a
-sequence reuses it.
+One `PoolManager` per TLS setting (keep-alive; urllib3's retries and redirects off: the core
+follows redirects). A request takes a connection from the pool `PoolManager.urlopen` would
+pick (found through a per-URL cache). A connection without a socket is opened by urllib3 on a
+worker thread (DNS, TCP and the TLS handshake block), verified against the system store or
+`tls.cafile`; everything after that is an `exchange.Exchange` on the loop thread: the socket
+is non-blocking, the request is written as the kernel takes it, the response is parsed as it
+arrives (`h1`), and the core hears each event without a thread hop. A keep-alive connection
+goes back to its pool before the core hears `end`.
 
-Abort (loop thread) shuts the socket down (`SHUT_RDWR` on the plain socket, which also wakes a
-blocked TLS read) so the worker unblocks within milliseconds, even mid-body or while waiting for
-headers; the connection is then closed before urllib3 gets it back, so its socket is never
-reused. Ownership of a connection is tracked under one lock (set when an exchange sends on it,
-cleared when it returns to the pool), so a late abort can never touch a connection another
-exchange is using. An abort during DNS or TCP connect cannot interrupt the system call: that
-worker ends at its connect timeout (the task itself is settled at once by the core).
+Abort (loop thread) closes the connection at once. An abort during DNS, TCP connect or the
+TLS handshake shuts the socket down if there is one yet (the handshake then fails at once);
+a connect in progress cannot be interrupted, so that worker ends at its connect timeout (the
+task itself is settled at once by the core). Ownership of a connection being dialled is
+tracked under one lock, so a late abort never touches a connection another exchange uses.
 
-Timeouts: `urllib3.Timeout(connect=, read=)` from the seconds left, plus a small margin so the
-core's deadline timer (the authority on "timeout") fires first; blocked workers still end by
-themselves.
+Timeouts: the core's deadline timer is the authority; a dial gets the seconds left plus a
+small margin as its connect timeout, so blocked workers still end by themselves.
 
-Profile: `connectStart`/`connectEnd` around the TCP connect, `SSLconnectionStart`/`End` around
-the TLS handshake (0 for plain HTTP or a reused connection), `requestStart`/`requestEnd`
-around sending, `responseStart` once the head is parsed, `responseEnd`; `socketReused`,
-`peerIP`/`port` from the socket, and body byte counts (`receivedBytedCount` counts bytes off
-the wire, before content decoding). DNS time is inside connectStart..connectEnd.
+Profile: `connectStart`/`connectEnd` around the TCP connect, `SSLconnectionStart`/`End`
+around the TLS handshake (0 for plain HTTP or a reused connection), `requestStart`/
+`requestEnd` around sending, `responseStart` once the head is parsed, `responseEnd`;
+`socketReused`, `peerIP`/`port` from the socket, and body byte counts (`receivedBytedCount`
+counts bytes off the wire, before content decoding). DNS time is inside connectStart..connectEnd.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import urllib3
 from urllib3 import exceptions as u3
@@ -47,13 +46,14 @@ from urllib3.util.url import parse_url
 from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink, TlsSettings
 
-__all__ = ["Urllib3Transport"]
+from .exchange import Exchange
+
+__all__ = ["Urllib3Transport", "map_error"]
 
 logger = logging.getLogger("ftcore.urllib3")
 
-READ_SIZE = 64 * 1024
-BIG_READ_SIZE = 256 * 1024  # a long body with a length: one recv takes what the kernel has
-ROUTE_CACHE_SIZE = 512  # URLs whose pool key and request target are kept
+READ_BUFFER = 256 * 1024  # one recv takes what the kernel has, up to this
+ROUTE_CACHE_SIZE = 512  # URLs whose pool key, request target and Host are kept
 TIMEOUT_MARGIN = 0.25  # seconds beyond the core's deadline: the core's timer fires first
 JOIN_TIMEOUT = 5.0
 
@@ -66,22 +66,23 @@ def _now_ms() -> float:
 
 
 class _Aborted(Exception):
-    """The exchange was aborted before it could use a connection."""
+    """The exchange was aborted while its connection was being opened."""
 
 
-# -- connections that report to the exchange running on this thread ----------------------------
+# -- connections that report to the exchange dialling them on this thread ---------------------
 
 
 class _ConnMixin:
-    """Timing, ownership and abort checks, for HTTPConnection and HTTPSConnection."""
+    """Timing and abort checks while urllib3 opens a connection, for HTTP(S)Connection."""
 
     _ft: "Urllib3Transport"
-    _ft_owner: Optional["_Exchange"] = None
+    _ft_tls: Optional[TlsSettings] = None  # set on HTTPS connections by their pool
     _ft_peer: Any = (None, None)  # (socket, (ip, port)): a syscall asked once per socket
     sock: Any
+    ssl_context: Optional[ssl.SSLContext]
 
     def _new_conn(self) -> socket.socket:
-        exchange: Optional[_Exchange] = getattr(_local, "exchange", None)
+        exchange: Optional[Exchange] = getattr(_local, "exchange", None)
         start = _now_ms()
         sock = super()._new_conn()  # type: ignore[misc]
         if exchange is not None:
@@ -89,7 +90,6 @@ class _ConnMixin:
             info["connectStart"] = start
             info["connectEnd"] = end = _now_ms()
             info["SSLconnectionStart"] = end if isinstance(self, HTTPSConnection) else 0
-            exchange.fresh = True
             with self._ft.lock:
                 if exchange.aborted:
                     sock.close()
@@ -98,289 +98,54 @@ class _ConnMixin:
         return sock
 
     def connect(self) -> None:
-        exchange = self._ft_attach()
+        tls = self._ft_tls
+        if tls is not None and getattr(self, "ssl_context", None) is None:
+            # made by the first HTTPS dial: loading the system store costs ~0.2 s
+            self.ssl_context = self._ft.ssl_context(tls)
         super().connect()  # type: ignore[misc]
+        exchange: Optional[Exchange] = getattr(_local, "exchange", None)
         if exchange is not None and isinstance(self, HTTPSConnection):
             exchange.info["SSLconnectionEnd"] = _now_ms()
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        exchange = self._ft_attach()
-        if exchange is not None:
-            exchange.info["requestStart"] = _now_ms()
-        super().request(*args, **kwargs)  # type: ignore[misc]
-
-    def getresponse(self) -> Any:
-        exchange: Optional[_Exchange] = getattr(_local, "exchange", None)
-        if exchange is not None:
-            info = exchange.info
-            info["requestEnd"] = _now_ms()
-            sock = self.sock
-            with self._ft.lock:
-                if exchange.aborted:
-                    raise _Aborted()
-                exchange.sock = sock
-            known_sock, address = self._ft_peer
-            if known_sock is not sock:
-                try:
-                    peer = sock.getpeername()
-                    address = (peer[0], peer[1])
-                except (OSError, AttributeError, IndexError):
-                    address = None
-                self._ft_peer = (sock, address)
-            if address is not None:
-                info["peerIP"], info["port"] = address
-        response = super().getresponse()  # type: ignore[misc]
-        if exchange is not None:
-            exchange.info["responseStart"] = _now_ms()
-        return response
-
-    def _ft_attach(self) -> Optional["_Exchange"]:
-        exchange: Optional[_Exchange] = getattr(_local, "exchange", None)
-        if exchange is not None:
-            with self._ft.lock:
-                if exchange.aborted:
-                    raise _Aborted()
-                self._ft_owner = exchange
-                exchange.conn = self  # type: ignore[assignment]
-                if self.sock is not None:
-                    exchange.sock = self.sock
-        return exchange
-
 
 class _PoolMixin:
-    """Counts checked-out connections; clears ownership when one comes back."""
+    """Counts checked-out connections; tells HTTPS connections their TLS settings."""
 
     _ft: "Urllib3Transport"
 
     def _get_conn(self, timeout: Optional[float] = None) -> Any:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
-        with self._ft.lock:
-            self._ft.checked_out += 1
+        self._ft.checked_out += 1
         return conn
 
     def _put_conn(self, conn: Any) -> None:
-        with self._ft.lock:
-            self._ft.checked_out -= 1
-            if conn is not None:
-                conn._ft_owner = None
+        self._ft.checked_out -= 1
         super()._put_conn(conn)  # type: ignore[misc]
 
     def _new_conn(self) -> Any:
-        tls = getattr(self, "_ft_tls", None)
-        if tls is not None and self.conn_kw.get("ssl_context") is None:  # type: ignore[attr-defined]
-            # made on the first HTTPS connection: loading the system store costs ~0.2 s
-            self.conn_kw["ssl_context"] = self._ft.ssl_context(tls)  # type: ignore[attr-defined]
-        return super()._new_conn()  # type: ignore[misc]
-
-    def _validate_conn(self, conn: Any) -> None:
-        # HTTPSConnectionPool's version also warns (InsecureRequestWarning) when verification is
-        # off on purpose; the host asked for it in config, so connect without the warning.
-        HTTPConnectionPool._validate_conn(self, conn)  # type: ignore[arg-type]
-        if conn.is_closed:
-            conn.connect()
+        conn = super()._new_conn()  # type: ignore[misc]
+        conn._ft_tls = getattr(self, "_ft_tls", None)
+        return conn
 
 
-# -- one exchange ------------------------------------------------------------------------------
-
-
-class _Exchange:
-    """One request/response on a worker; `abort()` from the loop thread."""
-
-    __slots__ = (
-        "transport",
-        "request",
-        "sink",
-        "manager",
-        "aborted",
-        "conn",
-        "sock",
-        "info",
-        "fresh",
-        "sent",
-    )
-
-    def __init__(
-        self, transport: "Urllib3Transport", request: HttpRequest, sink: HttpSink, manager: Any
-    ) -> None:
-        self.transport = transport
-        self.request = request
-        self.sink = sink
-        self.manager = manager
-        self.aborted = False
-        self.conn: Optional[HTTPConnection] = None
-        self.sock: Optional[socket.socket] = None
-        self.info: Dict[str, Any] = {}
-        self.fresh = False
-        self.sent = 0
-
-    def abort(self) -> None:
-        with self.transport.lock:
-            if self.aborted:
-                return
-            self.aborted = True
-            conn, sock = self.conn, self.sock
-            if conn is None or conn._ft_owner is not self:  # type: ignore[attr-defined]
-                return
-            if sock is not None:  # under the lock: the connection cannot change hands meanwhile
-                try:
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # never blocks
-                except (OSError, ValueError):
-                    pass
-
-    # -- worker thread --------------------------------------------------------------------------
-
-    def run(self) -> None:
-        if self.aborted:
-            return
-        _local.exchange = self
-        try:
-            self._run()
-        except BaseException as error:  # noqa: BLE001 - reported to the sink, never lost
-            if not self.aborted:
-                try:
-                    self.sink.error(map_error(error))
-                except Exception:
-                    logger.exception("ftcore.urllib3: the sink raised on error")
-        finally:
-            _local.exchange = None
-
-    def _run(self) -> None:
-        request, sink, info = self.request, self.sink, self.info
-        body: Any = request.body
-        headers = dict(request.headers)
-        if body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
-            if request.body_length is not None:
-                for name in [
-                    n for n in headers if n.lower() in ("content-length", "transfer-encoding")
-                ]:
-                    del headers[name]
-                headers["Content-Length"] = str(request.body_length)
-            body = self._counting(body)
-        seconds = request.timeout
-        if seconds is None:
-            timeout = urllib3.Timeout(connect=None, read=None)
-        else:
-            seconds += TIMEOUT_MARGIN
-            timeout = urllib3.Timeout(connect=seconds, read=seconds)
-        pool, target = self.transport.route(self.manager, request.url)
-        response = pool.urlopen(
-            request.method,
-            target,
-            body=body,
-            headers=headers,
-            redirect=False,
-            assert_same_host=False,
-            retries=False,
-            timeout=timeout,
-            preload_content=False,
-            decode_content=request.decode_content,
-            release_conn=False,
-        )
-        try:
-            if isinstance(body, (bytes, bytearray, memoryview)) and body:
-                self.sent = len(body)
-                sink.sent(self.sent)
-            info["socketReused"] = not self.fresh
-            sink.headers(response.status, list(response.headers.items()), dict(info))
-            received = self._read_body(response)
-        except BaseException:
-            self._drop(response)
-            raise
-        info["receivedBytedCount"] = received
-        response.release_conn()
-        info["responseEnd"] = _now_ms()
-        info["sendBytesCount"] = self.sent
-        if not self.aborted:
-            sink.end(info)
-
-    def _read_body(self, response: Any) -> int:
-        """Hand the body to the sink as it arrives; return the bytes read off the wire.
-
-        A body without Content-Encoding is read with `read1` of the http.client response
-        under urllib3's: urllib3's own `read1` does enough bookkeeping per piece to double a
-        download's user CPU. (Not `readinto`: http.client's fills the whole buffer before
-        it returns, so a slow body would reach the sink late.) An encoded body goes through
-        urllib3's `read1`, which decodes it.
-        """
-        sink = self.sink
-        raw = getattr(response, "_fp", None)
-        encoding = response.headers.get("content-encoding", "").strip().lower()
-        if encoding not in ("", "identity") or not isinstance(raw, http.client.HTTPResponse):
-            read = response.read1 if hasattr(response, "read1") else response.read
-            while True:
-                data = read(READ_SIZE)
-                if not data:
-                    return int(response.tell())
-                sink.body(data)
-        if raw.length is not None and raw.length > READ_SIZE and not raw.chunked:
-            received = self._read_into_buffer(raw)
-        else:
-            received = 0
-            while True:
-                data = raw.read1(READ_SIZE)
-                if not data:
-                    break
-                received += len(data)
-                sink.body(data)
-        raw.close()  # as urllib3 does at the end: http.client's read1 leaves it open
-        if raw.length:  # http.client ends a short body quietly; urllib3 would raise this
-            raise http.client.IncompleteRead(b"", raw.length)
-        return received
-
-    def _read_into_buffer(self, raw: http.client.HTTPResponse) -> int:
-        """A long body of known length, read into one reused buffer: each `readinto1` is one
-        recv of whatever has arrived (so a slow body still reaches the sink piece by piece),
-        without a bytes object per piece. `raw.length` is kept current as http.client does."""
-        buffer = getattr(_local, "buffer", None)
-        if buffer is None:
-            buffer = _local.buffer = memoryview(bytearray(BIG_READ_SIZE))
-        readinto1 = raw.fp.readinto1  # type: ignore[union-attr]
-        body = self.sink.body
-        length = remaining = raw.length or 0
-        while remaining:
-            n = readinto1(buffer[: min(remaining, BIG_READ_SIZE)])
-            if not n:
-                break  # the peer closed early: the caller raises IncompleteRead
-            remaining -= n
-            raw.length = remaining
-            body(buffer[:n])
-        return length - remaining
-
-    def _counting(self, body: Iterable[bytes]) -> Iterator[bytes]:
-        sink = self.sink
-        for chunk in body:
-            yield chunk
-            self.sent += len(chunk)  # runs when the next chunk is pulled: this one was sent
-            sink.sent(len(chunk))
-
-    def _drop(self, response: Any) -> None:
-        """Close the connection so its socket is never reused, then give the slot back."""
-        conn = response.connection
-        try:
-            response.close()
-        except Exception:  # noqa: BLE001 - closing a broken response
-            pass
-        if conn is not None:
-            conn.close()
-        response.release_conn()
-
-
-def _route(manager: Any, url: str) -> Tuple[Any, Dict[str, Any], str]:
-    """(pool key, pool context, request target) of `url`, as `PoolManager.urlopen` and
-    `connection_from_host` work them out."""
+def _route(manager: Any, url: str) -> Tuple[Any, Dict[str, Any], str, str]:
+    """(pool key, pool context, request target, Host header) of `url`, as
+    `PoolManager.urlopen` and `connection_from_host` work them out."""
     parts = parse_url(url)
     if not parts.host:
         raise u3.LocationValueError("No host specified.")
-    scheme = parts.scheme or "http"
+    scheme = (parts.scheme or "http").lower()
+    default_port = port_by_scheme.get(scheme, 80)
     context = dict(manager.connection_pool_kw)
     context["scheme"] = scheme
-    context["port"] = parts.port or port_by_scheme.get(scheme.lower(), 80)
+    context["port"] = parts.port or default_port
     context["host"] = parts.host
-    make_key = manager.key_fn_by_scheme.get(scheme.lower())
+    make_key = manager.key_fn_by_scheme.get(scheme)
     if make_key is None:
         raise u3.URLSchemeUnknown(scheme)
     pool_key = make_key(context)
-    return pool_key, context, parts.request_uri
+    host = parts.host if parts.port in (None, default_port) else "%s:%d" % (parts.host, parts.port)
+    return pool_key, context, parts.request_uri, host
 
 
 # -- error mapping -----------------------------------------------------------------------------
@@ -460,28 +225,27 @@ def map_error(error: BaseException) -> FtError:
     return FtError(Errno.NETWORK, "network error: %s" % (error,))
 
 
-# -- the worker pool ---------------------------------------------------------------------------
+# -- dialling on workers ------------------------------------------------------------------------
 
 
-class _Workers:
-    """Named daemon threads running exchanges; started on demand, joined at close.
+class _Dialers:
+    """Named daemon threads opening connections; started on demand, joined at close.
 
-    `size` threads serve live exchanges (the core's slots never run more); up to `size` more
-    may start while aborted exchanges are still unwinding (a blocked connect ends only at its
-    timeout), so a new task never waits behind one.
+    `size` threads serve live dials (the core's slots never run more); up to `size` more may
+    start while aborted dials are still unwinding (a blocked connect ends only at its timeout),
+    so a new task never waits behind one.
     """
 
     def __init__(self, size: int, name: str) -> None:
         self._size = size
         self._name = name
-        self._jobs: "queue.SimpleQueue[Optional[_Exchange]]" = queue.SimpleQueue()
+        self._jobs: "queue.SimpleQueue[Optional[Exchange]]" = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: List[threading.Thread] = []
         self._busy = 0
-        self._idle = threading.Condition(self._lock)
         self._closed = False
 
-    def submit(self, exchange: _Exchange) -> None:
+    def submit(self, exchange: Exchange) -> None:
         with self._lock:
             if self._closed:
                 raise FtError(Errno.TRANSPORT_UNAVAILABLE, "the HTTP transport is closed")
@@ -497,25 +261,19 @@ class _Workers:
         self._jobs.put(exchange)
 
     def _work(self) -> None:
-        jobs, lock = self._jobs, self._lock
+        jobs = self._jobs
         while True:
             exchange = jobs.get()
             if exchange is None:
                 return
+            _local.exchange = exchange
             try:
-                exchange.run()
-            except BaseException:  # noqa: BLE001 - never let a worker die
-                logger.exception("ftcore.urllib3: exchange crashed")
+                error = exchange.dial()
             finally:
-                with lock:
+                _local.exchange = None
+                with self._lock:
                     self._busy -= 1
-                    if not self._busy:
-                        self._idle.notify_all()
-
-    def wait_idle(self, timeout: Optional[float] = None) -> bool:
-        """Block until no exchange is running or queued; False on timeout."""
-        with self._lock:
-            return self._idle.wait_for(lambda: not self._busy, timeout)
+            exchange.transport.dialed(exchange, error)
 
     def close(self) -> List[threading.Thread]:
         with self._lock:
@@ -535,14 +293,22 @@ class _Workers:
 
 
 class Urllib3Transport:
-    """`ftcore.transports.HttpTransport` on urllib3 2.x."""
+    """`ftcore.transports.HttpTransport` on urllib3 2.x and the runtime's loop."""
 
-    def __init__(self, max_concurrent: int = 10) -> None:
+    timeout_margin = TIMEOUT_MARGIN
+
+    def __init__(self, loop: Any, max_concurrent: int = 10) -> None:
+        self.loop = loop
         self.lock = threading.Lock()
         self.checked_out = 0
+        self.buffer = bytearray(READ_BUFFER)  # loop thread only: every exchange reads into it
+        self.view = memoryview(self.buffer)
+        self.user_agent = "python-urllib3/%s" % urllib3.__version__
         self._size = max(1, max_concurrent)
         self._managers: Dict[TlsSettings, Any] = {}
-        self._workers = _Workers(self._size, "ftcore-http")
+        self._dialers = _Dialers(self._size, "ftcore-http")
+        self._live: Set[Exchange] = set()
+        self._idle = threading.Condition(self.lock)
         transport = self
         conn_attrs: Dict[str, Any] = {"_ft": transport}
         self._http_conn = type("FtHTTPConnection", (_ConnMixin, HTTPConnection), dict(conn_attrs))
@@ -557,39 +323,125 @@ class Urllib3Transport:
         self._contexts: Dict[TlsSettings, ssl.SSLContext] = {}
         self._routes = functools.lru_cache(maxsize=ROUTE_CACHE_SIZE)(_route)
 
-    def route(self, manager: Any, url: str) -> Tuple[HTTPConnectionPool, str]:
-        """The pool and request target `manager.urlopen(url)` would use; any thread.
+    # -- HttpTransport --------------------------------------------------------------------------
 
-        Parsing the URL and building the pool key cost more than the rest of a small
-        keep-alive request on the client, so both are cached per URL; the pool itself is
-        still looked up in the manager, which may have closed and replaced it since.
-        """
-        pool_key, context, target = self._routes(manager, url)
-        # a copy: the manager consumes the context when it makes a new pool
-        return manager.connection_from_pool_key(pool_key, dict(context)), target
+    def start(self, request: HttpRequest, sink: HttpSink) -> Exchange:
+        """Loop thread: take a connection and run the exchange on it."""
+        manager = self._manager(request.tls or _VERIFIED)
+        try:
+            pool_key, context, target, host = self._routes(manager, request.url)
+            # a copy: the manager consumes the context when it makes a new pool
+            pool = manager.connection_from_pool_key(pool_key, dict(context))
+        except Exception as error:  # noqa: BLE001 - a URL urllib3 refuses
+            raise map_error(error) from None
+        exchange = Exchange(self, request, sink, pool, target, host)
+        with self.lock:
+            self._live.add(exchange)
+        try:
+            exchange.start()
+        except FtError:
+            exchange.release(reuse=False)
+            raise
+        except Exception as error:  # noqa: BLE001 - e.g. a pool closed meanwhile
+            exchange.release(reuse=False)
+            raise map_error(error) from None
+        return exchange
+
+    def close(self) -> None:
+        alive = self._dialers.close()
+        if alive:
+            logger.warning("ftcore.urllib3: dialling threads still running at close: %s", alive)
+        with self.lock:
+            live = list(self._live)
+        for exchange in live:  # the runtime's tasks have ended: nothing reads these any more
+            if exchange.conn is not None:
+                exchange.conn.close()
+        for manager in list(self._managers.values()):
+            # close every pool now: urllib3 >= 2.8 no longer closes pools in clear() but in a
+            # GC finalizer, so idle keep-alive sockets would outlive the runtime
+            for key in list(manager.pools.keys()):
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    pool.close()
+            manager.clear()
+
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
+        """Block until every exchange, aborted ones included, has given its connection back
+        (tests, graceful shutdown); then `checked_out` is 0. False on timeout."""
+        with self.lock:
+            return self._idle.wait_for(lambda: not self._live, timeout)
+
+    # -- for Exchange ---------------------------------------------------------------------------
+
+    def dial(self, exchange: Exchange) -> None:
+        self._dialers.submit(exchange)
+
+    def dialed(self, exchange: Exchange, error: Optional[BaseException]) -> None:
+        """Worker thread: hand the dial's outcome to the loop."""
+        try:
+            self.loop.call_soon_threadsafe(exchange.dialed, error)
+        except Exception:  # noqa: BLE001 - the loop is gone: nobody waits for this exchange
+            exchange.conn.close()
+
+    def interrupt_dial(self, exchange: Exchange) -> None:
+        """Loop thread: shut down the socket being opened, if there is one yet; the dial then
+        fails and `Exchange.dialed` gives the connection back closed."""
+        with self.lock:
+            sock = exchange.sock
+            if sock is not None:
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # never blocks
+                except (OSError, ValueError):
+                    pass
+
+    def give_back(self, exchange: Exchange, reuse: bool) -> None:
+        """Loop thread: the exchange is over; its connection returns to the pool, closed
+        unless `reuse`."""
+        conn = exchange.conn
+        if conn is not None:
+            if not reuse:
+                conn.close()
+            exchange.pool._put_conn(conn if reuse else None)
+        with self.lock:
+            self._live.discard(exchange)
+            if not self._live:
+                self._idle.notify_all()
+
+    @staticmethod
+    def note_peer(conn: Any, sock: Any, info: Dict[str, Any]) -> None:
+        """`peerIP`/`port` of the connection, asked of the kernel once per socket."""
+        known_sock, address = conn._ft_peer
+        if known_sock is not sock:
+            try:
+                peer = sock.getpeername()
+                address = (peer[0], peer[1])
+            except (OSError, AttributeError, IndexError):
+                address = None
+            conn._ft_peer = (sock, address)
+        if address is not None:
+            info["peerIP"], info["port"] = address
+
+    # -- pools ----------------------------------------------------------------------------------
 
     def _manager(self, tls: TlsSettings) -> Any:
         manager = self._managers.get(tls)
         if manager is not None:
             return manager
-        with self.lock:
-            manager = self._managers.get(tls)
-            if manager is None:
-                https_pool = type(
-                    "FtHTTPSConnectionPool",
-                    (_PoolMixin, HTTPSConnectionPool),
-                    {"_ft": self, "_ft_tls": tls, "ConnectionCls": self._https_conn},
-                )
-                manager = urllib3.PoolManager(
-                    num_pools=32,
-                    maxsize=self._size,
-                    block=False,
-                    retries=False,
-                    cert_reqs="CERT_REQUIRED" if tls.verify else "CERT_NONE",
-                )
-                manager.pool_classes_by_scheme = {"http": self._http_pool, "https": https_pool}
-                self._managers[tls] = manager
-            return manager
+        https_pool = type(
+            "FtHTTPSConnectionPool",
+            (_PoolMixin, HTTPSConnectionPool),
+            {"_ft": self, "_ft_tls": tls, "ConnectionCls": self._https_conn},
+        )
+        manager = urllib3.PoolManager(
+            num_pools=32,
+            maxsize=self._size,
+            block=False,
+            retries=False,
+            cert_reqs="CERT_REQUIRED" if tls.verify else "CERT_NONE",
+        )
+        manager.pool_classes_by_scheme = {"http": self._http_pool, "https": https_pool}
+        self._managers[tls] = manager
+        return manager
 
     def ssl_context(self, tls: TlsSettings) -> ssl.SSLContext:
         """The client context for `tls`: verified against `cafile` or the system store."""
@@ -606,26 +458,3 @@ class Urllib3Transport:
                     context = ssl.create_default_context()
                 self._contexts[tls] = context
             return context
-
-    def start(self, request: HttpRequest, sink: HttpSink) -> _Exchange:
-        exchange = _Exchange(self, request, sink, self._manager(request.tls or _VERIFIED))
-        self._workers.submit(exchange)
-        return exchange
-
-    def wait_idle(self, timeout: Optional[float] = None) -> bool:
-        """Block until every exchange, aborted ones included, has left its worker (tests,
-        graceful shutdown); then `checked_out` is 0. False on timeout."""
-        return self._workers.wait_idle(timeout)
-
-    def close(self) -> None:
-        alive = self._workers.close()
-        if alive:
-            logger.warning("ftcore.urllib3: worker threads still running at close: %s", alive)
-        for manager in list(self._managers.values()):
-            # close every pool now: urllib3 >= 2.8 no longer closes pools in clear() but in a
-            # GC finalizer, so idle keep-alive sockets would outlive the runtime
-            for key in list(manager.pools.keys()):
-                pool = manager.pools.get(key)
-                if pool is not None:
-                    pool.close()
-            manager.clear()

@@ -326,7 +326,8 @@ def test_symlink_inside_the_sandbox_is_followed(rt: ftcore.Runtime) -> None:
 
 def test_write_mode_is_limited_to_user_and_temp_areas(rt: ftcore.Runtime) -> None:
     sandbox = rt.sandbox
-    temp_file = sandbox.temp_file(".json")
+    fd, temp_file = sandbox.temp_file(".json")
+    os.close(fd)
     assert temp_file.endswith(".json") and os.path.dirname(temp_file) == sandbox.temp
     assert rt.resolve_path(temp_file, "write") == temp_file
     assert rt.resolve_path(temp_file, "read") == temp_file
@@ -346,7 +347,9 @@ def test_given_sandbox_is_used_and_kept(tmp_path: Path) -> None:
     assert rt.sandbox.root == os.path.realpath(str(root))
     assert user.startswith(rt.sandbox.root + os.sep) and temp.startswith(rt.sandbox.root + os.sep)
     Path(user, "keep.txt").write_text("kept")
-    Path(rt.sandbox.temp_file()).write_text("temp")
+    fd, temp_file = rt.sandbox.temp_file()
+    os.write(fd, b"temp")
+    os.close(fd)
     rt.close()
     assert Path(user, "keep.txt").read_text() == "kept"
     assert not os.path.exists(temp)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, List, Tuple
 
 import pytest
 
@@ -60,9 +61,14 @@ def test_content_length() -> None:
     assert content_length([]) is None
 
 
+def new_file(path: Any) -> Tuple[int, str]:
+    """What FileWriter is given: a file just created and its descriptor."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(path)
+
+
 def test_file_writer_progress_marks(tmp_path: Any) -> None:
     calls = []
-    writer = FileWriter(str(tmp_path / "f"), 10_000, 1000, lambda p, w: calls.append((p, w)))
+    writer = FileWriter(*new_file(tmp_path / "f"), 10_000, 1000, lambda p, w: calls.append((p, w)))
     for _ in range(100):
         writer.write(memoryview(b"x" * 10))
     writer.finish()
@@ -71,7 +77,7 @@ def test_file_writer_progress_marks(tmp_path: Any) -> None:
 
 
 def test_file_writer_limit_and_discard(tmp_path: Any) -> None:
-    writer = FileWriter(str(tmp_path / "f"), 15, None, lambda p, w: None)
+    writer = FileWriter(*new_file(tmp_path / "f"), 15, None, lambda p, w: None)
     writer.write(b"x" * 10)
     with pytest.raises(FtError) as info:
         writer.write(b"x" * 10)
@@ -223,6 +229,33 @@ def test_file_path_into_a_directory_or_missing_parent_fails(
     assert fail_of(rt.downloadFile(url=url, filePath="adir")).errno == Errno.FILE_WRITE
     assert fail_of(rt.downloadFile(url=url, filePath="nodir/x.bin")).errno == Errno.FILE_NOT_FOUND
     assert url.server.accepted == 0
+
+
+@net
+@pytest.mark.parametrize("to_file", [False, True])
+def test_the_file_is_opened_once_and_kept_private(
+    make_rt: Callable[..., Any], http_server: Any, monkeypatch: pytest.MonkeyPatch, to_file: bool
+) -> None:
+    """Written through the descriptor that created it: no second open of its name (which
+    could meet another file swapped in between), and mkstemp's owner-only mode is kept."""
+    rt = make_rt()
+    opened: List[str] = []
+    real_open = os.open
+
+    def recording_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        opened.append(os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    extra = {"filePath": "once.bin"} if to_file else {}
+    res = rt.downloadFile(url=http_server.url + "/bytes/100", **extra).result(WAIT)
+    monkeypatch.undo()
+    saved = res["filePath" if to_file else "tempFilePath"]
+    written = [path for path in opened if path == saved or path.endswith(".part")]
+    assert len(written) == 1, written
+    assert stat.S_IMODE(os.stat(saved).st_mode) == 0o600
+    with open(saved, "rb") as handle:
+        assert handle.read() == pattern_bytes(100)
 
 
 # -- progress -------------------------------------------------------------------------------
