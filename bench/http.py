@@ -323,34 +323,22 @@ def run_child(workload: str, url: str, pin: bool) -> Dict[str, List[List[float]]
 
 
 def profile(url: str, count: int = 3000) -> None:
-    """cProfile of `count` sequential callback-style requests, on the loop and worker threads."""
+    """cProfile of `count` sequential callback-style requests on the loop thread (where the
+    whole exchange runs once the keep-alive connection is open)."""
     import cProfile
     import pstats
 
     import ftcore
 
     profilers: List[cProfile.Profile] = []
-    lock = threading.Lock()
 
     def start_profiling() -> cProfile.Profile:
         profiler = cProfile.Profile()
-        with lock:
-            profilers.append(profiler)
+        profilers.append(profiler)
         profiler.enable()  # profiles the calling thread only, until disabled
         return profiler
 
     rt = ftcore.Runtime(entrypoints=False)
-    transport = rt.transport("http")  # made now; its worker threads start on first use
-    work = transport._workers._work
-
-    def profiled_work() -> None:
-        profiler = start_profiling()
-        try:
-            work()
-        finally:
-            profiler.disable()
-
-    transport._workers._work = profiled_work  # type: ignore[method-assign]
     rt.request(url=url).result(10)
     done = threading.Event()
     left = [count]
@@ -383,7 +371,9 @@ def profile(url: str, count: int = 3000) -> None:
     total = sum(value[2] for value in table.values())
     buckets: Dict[str, float] = {}
     for (filename, _, name), value in table.items():
-        if "urllib3" in filename:
+        if "ftcore_" in filename:
+            key = "ftcore plugins: " + filename.split("plugins/")[-1]
+        elif "urllib3" in filename:
             key = "urllib3"
         elif "http/client" in filename or "email" in filename:
             key = "http.client + email (used by urllib3)"
@@ -391,14 +381,12 @@ def profile(url: str, count: int = 3000) -> None:
             key = "builtins: " + name
         elif "/ftcore/" in filename:
             key = "ftcore core: " + os.path.basename(filename)
-        elif "ftcore_" in filename:
-            key = "ftcore plugins: " + filename.split("plugins/")[-1]
         elif "pluggy" in filename:
             key = "pluggy (hook calls)"
         else:
             key = "stdlib: " + os.path.basename(filename)
         buckets[key] = buckets.get(key, 0.0) + value[2]
-    print("own time by area (loop + worker threads), %% of %.2fs profiled:" % total)
+    print("own time by area (loop thread), %% of %.2fs profiled:" % total)
     for key, value in sorted(buckets.items(), key=lambda kv: -kv[1])[:25]:
         print("  %5.1f%%  %s" % (100 * value / total, key))
     print("\ntop functions by own time:")

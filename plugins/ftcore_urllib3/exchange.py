@@ -51,6 +51,7 @@ class Exchange:
         "aborted",
         "done",
         "dialing",
+        "dial_handle",
         "_target",
         "_host",
         "_tls",
@@ -87,6 +88,7 @@ class Exchange:
         self.aborted = False
         self.done = False
         self.dialing = False
+        self.dial_handle: Any = None  # a dup of the socket being dialled (for abort)
         self._target = target
         self._host = host
         self._tls = False

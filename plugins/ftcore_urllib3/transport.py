@@ -94,7 +94,8 @@ class _ConnMixin:
                 if exchange.aborted:
                     sock.close()
                     raise _Aborted()
-                exchange.sock = sock
+                # a second descriptor of the socket: the TLS wrap detaches `sock` itself
+                exchange.dial_handle = sock.dup()
         return sock
 
     def connect(self) -> None:
@@ -271,6 +272,10 @@ class _Dialers:
                 error = exchange.dial()
             finally:
                 _local.exchange = None
+                with exchange.transport.lock:
+                    handle, exchange.dial_handle = exchange.dial_handle, None
+                if handle is not None:
+                    handle.close()
                 with self._lock:
                     self._busy -= 1
             exchange.transport.dialed(exchange, error)
@@ -387,11 +392,11 @@ class Urllib3Transport:
         """Loop thread: shut down the socket being opened, if there is one yet; the dial then
         fails and `Exchange.dialed` gives the connection back closed."""
         with self.lock:
-            sock = exchange.sock
-            if sock is not None:
+            handle = exchange.dial_handle
+            if handle is not None:
                 try:
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # never blocks
-                except (OSError, ValueError):
+                    handle.shutdown(socket.SHUT_RDWR)  # never blocks; ends the handshake too
+                except OSError:
                     pass
 
     def give_back(self, exchange: Exchange, reuse: bool) -> None:
