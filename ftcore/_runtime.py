@@ -29,14 +29,24 @@ Options = Optional[Dict[str, Any]]
 
 
 def merge_options(options: Options, kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """One options dict from the JS-style dict and keywords; keywords win."""
-    if options is None:
-        return dict(kwargs)
+    """One options dict from the JS-style dict and keywords; keywords win. Options that are
+    not a dict count as none here: `options_error` says how the call fails."""
     if not isinstance(options, dict):
-        raise TypeError("options must be a dict, not %s" % type(options).__name__)
+        return dict(kwargs)
     merged = dict(options)
     merged.update(kwargs)
     return merged
+
+
+def options_error(options: Any) -> Optional[FtError]:
+    """The failure of a call whose options are neither a dict nor None (API.md: wrong options
+    fail through `fail`, never by raising from the call)."""
+    if options is None or isinstance(options, dict):
+        return None
+    return FtError(
+        Errno.INVALID_OPTION,
+        "invalid option: options must be a dict, not %s" % type(options).__name__,
+    )
 
 
 class Runtime:
@@ -97,13 +107,19 @@ class Runtime:
         return self._launch(SocketTask, options, kwargs)
 
     def sendSocketMessage(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
-        from ._socket import global_send
+        from ._socket import SEND_API, global_send, refuse
 
+        if options_error(options) is not None:
+            refuse(self, SEND_API, options, kwargs)
+            return
         global_send(self, merge_options(options, kwargs))
 
     def closeSocket(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
-        from ._socket import global_close
+        from ._socket import CLOSE_API, global_close, refuse
 
+        if options_error(options) is not None:
+            refuse(self, CLOSE_API, options, kwargs)
+            return
         global_close(self, merge_options(options, kwargs))
 
     def onSocketOpen(self, callback: Callable[[Dict[str, Any]], Any]) -> None:  # noqa: N802
@@ -196,6 +212,7 @@ class Runtime:
 
     def _launch(self, task_class: Any, options: Options, kwargs: Dict[str, Any]) -> Any:
         task = task_class(self, merge_options(options, kwargs))
+        task._refusal = options_error(options)
         return task.launch()
 
     def _track(self, task: "Task") -> None:

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from ._listeners import Listeners, event_methods
 from ._state import ENDED, State
 from ._task import Task, logger
+from ._runtime import options_error
 from .errors import Errno, FtError, fail_msg, ok_msg
 from .transports import TlsSettings, WsConnectRequest
 
@@ -112,7 +113,7 @@ class SocketTask(Task):
         raise, as any bad argument does: the keyword callbacks hear it; a warning is logged.
         """
         if options is not None and not isinstance(options, dict):
-            _refuse(self._runtime, SEND_API, options, kwargs)
+            refuse(self._runtime, SEND_API, options, kwargs)
             return
         if self._loop.thread_id == get_ident():
             if kwargs or type(options) is not dict:
@@ -132,7 +133,7 @@ class SocketTask(Task):
         open.
         """
         if options is not None and not isinstance(options, dict):
-            _refuse(self._runtime, CLOSE_API, options, kwargs)
+            refuse(self._runtime, CLOSE_API, options, kwargs)
             return
         options = _merge(options, kwargs)
         if self._loop.in_loop_thread():
@@ -387,14 +388,12 @@ def _close_args(options: Dict[str, Any]) -> Tuple[int, str]:
     return code, reason
 
 
-def _refuse(runtime: "Runtime", api: str, options: Any, kwargs: Dict[str, Any]) -> None:
+def refuse(runtime: "Runtime", api: str, options: Any, kwargs: Dict[str, Any]) -> None:
     """Fail a send/close whose options are not a dict: API.md wants a `fail`, not an exception.
     Only keyword callbacks can hear it and a stray value usually comes without any, so the
     mistake is also logged."""
-    error = FtError(
-        Errno.INVALID_OPTION,
-        "invalid option: options must be a dict, not %s" % type(options).__name__,
-    )
+    error = options_error(options)
+    assert error is not None
     logger.warning("ftcore: %s", fail_msg(api, error.reason))
     _on_loop(runtime, _report, runtime, api, kwargs, error)
 

@@ -45,6 +45,7 @@ class Task:
         self._latch = _Latch()
         self._done_callbacks: List[Callable[[], Any]] = []
         self._listeners = Listeners(self._loop.call_soon_threadsafe)
+        self._refusal: Optional[FtError] = None  # set by the runtime: fail this at the start
 
     def __repr__(self) -> str:
         return "<%s #%d %s>" % (type(self).__name__, self.id, self._state.name)
@@ -103,6 +104,8 @@ class Task:
         if self._state in ENDED:
             return
         try:
+            if self._refusal is not None:
+                raise self._refusal
             options = self._runtime._prepare(self.api, self._options)
             self._set_state(State.RUNNING)
             self._start(options)
