@@ -17,7 +17,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, Optional
 
-from ftcore.errors import FtError
+from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink
 
 from .decoding import Decoder, make_decoder
@@ -238,6 +238,9 @@ class Exchange:
             return False
         except FtError as error:  # the file changed or went away meanwhile
             self._fail(error)
+            raise _Stopped() from None
+        except Exception as error:  # noqa: BLE001 - e.g. a read error of the file
+            self._fail(FtError(Errno.NETWORK, "network error: request body: %s" % error))
             raise _Stopped() from None
         if chunk:
             self._out.append(chunk)

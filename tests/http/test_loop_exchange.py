@@ -589,6 +589,37 @@ def test_upload_answered_413_before_the_body_was_read(make_runtime, tmp_path, ho
     assert wait_until(lambda: client_sockets(url.server.port) == 0, 5)
 
 
+def test_a_read_error_of_the_uploaded_file_fails_the_task(
+    make_runtime, tmp_path, http_server, monkeypatch
+):
+    """An error reading the file mid-body (EIO) fails the upload, drops the connection and
+    leaves the loop running (the exchange does not wait for the timeout)."""
+    from ftcore import _multipart
+
+    rt = sandboxed(make_runtime, tmp_path)
+    path = os.path.join(rt.env["USER_DATA_PATH"], "big.bin")
+    with open(path, "wb") as handle:
+        handle.write(os.urandom(4 * MIB))
+    reads = []
+    read = _multipart.MultipartBody._read
+
+    def failing_read(self: Any, size: int, offset: int) -> bytes:
+        reads.append(offset)
+        if len(reads) == 3:
+            raise OSError(5, "Input/output error")
+        return read(self, size, offset)
+
+    monkeypatch.setattr(_multipart.MultipartBody, "_read", failing_read)
+    started = time.monotonic()
+    with pytest.raises(ftcore.FtError) as raised:
+        rt.uploadFile(url=http_server.url + "/sink", filePath=path, name="f").result(WAIT)
+    assert time.monotonic() - started < 5
+    assert raised.value.errno == ftcore.Errno.NETWORK
+    assert "Input/output error" in raised.value.errMsg
+    assert_idle(rt)
+    assert rt.request(url=http_server.url + "/json").result(WAIT)["statusCode"] == 200
+
+
 def multipart_sink(conn: socket.socket, release: threading.Event, context: Any) -> None:
     """TLS: read a multipart upload by its Content-Length, streaming; answer with the size and
     sha256 of the file part and of the whole body, then close.
