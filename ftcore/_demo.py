@@ -173,7 +173,10 @@ def _steps(rt: Runtime, http: str, ws: str, udp_port: int) -> List[Step]:
 
 
 def _expect(events: "queue.Queue[Tuple[str, Dict[str, Any]]]", name: str) -> Dict[str, Any]:
-    got, res = events.get(timeout=WAIT)
+    try:
+        got, res = events.get(timeout=WAIT)
+    except queue.Empty:
+        raise AssertionError("no on%s within %.0f s" % (name, WAIT)) from None
     if got != name:
         raise AssertionError("expected on%s, got on%s %s" % (name, got, _short(res)))
     return res

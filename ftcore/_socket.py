@@ -267,15 +267,17 @@ class SocketTask(Task):
         self._deliver(name, res)
 
     def _deliver(self, name: str, res: Dict[str, Any]) -> None:
-        """Deliver to the task's and (for the global socket) the runtime's listeners; keep the
-        event for a late listener only when nobody listens at all."""
+        """Deliver to the task's and (for the global socket) the runtime's listeners. A task
+        listener added late still hears Open, Error and Close (one each, kept by the task);
+        a message the global listeners heard is not also kept for the task (a socket used
+        only through the global API would hold up to 64 messages)."""
         own = self._listeners
         glob = self._globals.listeners if self._is_global() else None
         if glob is None:
             own.emit(name, res)
             return
         own_has, glob_has = own.has(name), glob.has(name)
-        if own_has or not glob_has:
+        if own_has or not glob_has or name != "Message":
             own.emit(name, res)
         if glob_has or not own_has:
             glob.emit(name, res)

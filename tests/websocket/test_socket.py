@@ -567,6 +567,22 @@ def test_global_listeners_attached_after_connect(rt: Any, ws_server: Any) -> Non
     assert rec.names() == ["gOpen", "gMessage"]
 
 
+def test_task_listener_added_after_a_global_one_heard_open(rt: Any, ws_server: Any) -> None:
+    """The global socket's Open reached `onSocketOpen` before the task had a listener: the
+    task still hears it (the demo's SocketTask step, after its global step, depends on it)."""
+    server = ws_server()
+    glob, own = Recorder(), Recorder()
+    rt.onSocketOpen(glob.cb("gOpen"))
+    task = rt.connectSocket(url=server.url)
+    glob.wait_name("gOpen")
+    task.onOpen(own.cb("Open"))
+    own.wait_name("Open")
+    task.close({"code": 1000})
+    task.onClose(own.cb("Close"))
+    own.wait_name("Close")
+    assert own.names() == ["Open", "Close"]
+
+
 def test_global_api_acts_on_oldest_socket(rt: Any, ws_server: Any) -> None:
     server = ws_server()
     older, newer = Recorder(), Recorder()
