@@ -66,7 +66,6 @@ class Exchange:
         "_parser",
         "_decoder",
         "_received",
-        "_final",
     )
 
     def __init__(
@@ -103,7 +102,6 @@ class Exchange:
         self._parser = ResponseParser(request.method)
         self._decoder: Optional[Decoder] = None
         self._received = 0
-        self._final = False
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -117,8 +115,8 @@ class Exchange:
             self._send()
 
     def dial(self) -> Optional[BaseException]:
-        """Worker thread: open the connection (the timing hooks of `connections` fill in
-        `info`); the error, if any, for `dialed`."""
+        """Worker thread: open the connection (the timing hooks of `transport._ConnMixin` fill
+        in `info`); the error, if any, for `dialed`."""
         conn = self.conn
         seconds = self.request.timeout
         conn.timeout = None if seconds is None else seconds + self.transport.timeout_margin
