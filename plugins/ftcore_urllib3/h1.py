@@ -405,6 +405,11 @@ class ResponseParser:
             self._step = ResponseParser._read_until_eof
 
     def _read_length_body(self) -> Any:
+        return self._read_counted(ResponseParser._read_end, 0)
+
+    def _read_counted(self, then: Any, framing_after: int) -> Any:
+        """Data of up to `_remaining` body bytes; once all arrived, `then` reads what follows
+        (`framing_after` bytes of it: the CRLF that ends chunk data)."""
         data, pos = self._in, self._pos
         size = len(data)
         if pos >= size:
@@ -417,7 +422,8 @@ class ResponseParser:
         self._pos = stop
         self._remaining = remaining = remaining - (stop - pos)
         if not remaining:
-            self._step = ResponseParser._read_end
+            self._remaining = framing_after
+            self._step = then
         return Data(self._slice(data, pos, stop))
 
     def _read_chunk_size(self) -> Any:
@@ -435,21 +441,7 @@ class ResponseParser:
         return self._read_trailer()
 
     def _read_chunk_data(self) -> Any:
-        data, pos = self._in, self._pos
-        size = len(data)
-        if pos >= size:
-            if self._eof:
-                raise _body_cut()
-            self._need_more()
-            return None
-        remaining = self._remaining
-        stop = pos + remaining if size - pos > remaining else size
-        self._pos = stop
-        self._remaining = remaining = remaining - (stop - pos)
-        if not remaining:
-            self._remaining = 2  # the CRLF that ends the chunk data
-            self._step = ResponseParser._read_chunk_end
-        return Data(self._slice(data, pos, stop))
+        return self._read_counted(ResponseParser._read_chunk_end, 2)
 
     def _read_chunk_end(self) -> Any:
         """The CRLF after chunk data; `_remaining` counts its bytes not yet seen."""
