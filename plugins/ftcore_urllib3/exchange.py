@@ -21,18 +21,19 @@ from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink
 
 from .decoding import Decoder, make_decoder
+from .errors import map_error
 from .h1 import Data, End, Head, ResponseParser, request_head
 
 if TYPE_CHECKING:
     from .transport import Urllib3Transport
 
-__all__ = ["Exchange"]
+__all__ = ["Exchange", "now_ms"]
 
 TLS_CHUNK = 16 * 1024  # one TLS record: a retried SSL write must offer the same bytes again
 SMALL_BODY = 64 * 1024  # a body this small goes out in the same send as the head
 
 
-def _now_ms() -> float:
+def now_ms() -> float:
     return time.time() * 1000.0
 
 
@@ -133,11 +134,10 @@ class Exchange:
             self.release(reuse=False)
             return
         if error is not None:
-            from .transport import map_error
-
             self._fail(map_error(error))
             return
         self.info["socketReused"] = False
+        self.conn.sock.setblocking(False)  # for the connection's whole life in the pool
         self._send()
 
     # -- writing --------------------------------------------------------------------------------
@@ -145,7 +145,6 @@ class Exchange:
     def _send(self) -> None:
         conn, request, info = self.conn, self.request, self.info
         sock = self.sock = conn.sock
-        sock.setblocking(False)
         self._tls = isinstance(sock, ssl.SSLSocket)
         self.transport.note_peer(conn, sock, info)
         body: Any = request.body
@@ -175,7 +174,7 @@ class Exchange:
             self._out.append(head)
             self._out.append(memoryview(body))
             self._whole = len(body)
-        info["requestStart"] = _now_ms()
+        info["requestStart"] = now_ms()
         self._reading = True
         self.transport.loop.add_reader(sock, self._readable)
         self._write()
@@ -222,7 +221,7 @@ class Exchange:
         if self._whole:
             self._report_sent(self._whole)
             self._whole = 0
-        self.info["requestEnd"] = _now_ms()
+        self.info["requestEnd"] = now_ms()
 
     def _pull(self) -> bool:
         """Queue the next chunk of a streamed body; False when the body is complete."""
@@ -271,8 +270,6 @@ class Exchange:
             except ssl.SSLZeroReturnError:
                 n = 0
             except OSError as error:
-                from .transport import map_error
-
                 self._fail(map_error(error))
                 return
             if n:
@@ -302,10 +299,9 @@ class Exchange:
                 if self._decoder is None:
                     self._deliver(data)
                 else:
-                    for piece in self._decoded(data):
-                        self._deliver(piece)
+                    self._deliver_decoded(self._decoder.decode(data))
             elif type(event) is Head:
-                info["responseStart"] = _now_ms()
+                info["responseStart"] = now_ms()
                 if self.request.decode_content:
                     encoding = _header(event.headers, "content-encoding")
                     if encoding:
@@ -315,21 +311,15 @@ class Exchange:
                     raise _Stopped()
             elif type(event) is End:
                 if self._decoder is not None:
-                    for piece in self._flushed():
-                        self._deliver(piece)
+                    self._deliver_decoded(self._decoder.flush())
                 self._finish(parser.keep_alive)
                 raise _Stopped()
 
-    def _decoded(self, data: Any) -> Iterator[bytes]:
+    def _deliver_decoded(self, pieces: Iterator[bytes]) -> None:
+        """Hand decoded pieces over as the decoder makes them; a corrupt body fails the task."""
         try:
-            yield from self._decoder.decode(data)  # type: ignore[union-attr]
-        except FtError as error:
-            self._fail(error)
-            raise _Stopped() from None
-
-    def _flushed(self) -> Iterator[bytes]:
-        try:
-            yield from self._decoder.flush()  # type: ignore[union-attr]
+            for piece in pieces:
+                self._deliver(piece)
         except FtError as error:
             self._fail(error)
             raise _Stopped() from None
@@ -347,7 +337,7 @@ class Exchange:
 
     def _finish(self, keep_alive: bool) -> None:
         info = self.info
-        info["responseEnd"] = _now_ms()
+        info["responseEnd"] = now_ms()
         info["receivedBytedCount"] = self._received
         info["sendBytesCount"] = self._sent
         # a server that answered before taking the whole body: that connection is out of step

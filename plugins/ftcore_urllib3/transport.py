@@ -28,7 +28,6 @@ counts bytes off the wire, before content decoding). DNS time is inside connectS
 from __future__ import annotations
 
 import functools
-import http.client
 import logging
 import queue
 import socket
@@ -46,9 +45,10 @@ from urllib3.util.url import parse_url
 from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink, TlsSettings
 
-from .exchange import Exchange
+from .errors import map_error
+from .exchange import Exchange, now_ms
 
-__all__ = ["Urllib3Transport", "map_error"]
+__all__ = ["Urllib3Transport"]
 
 logger = logging.getLogger("ftcore.urllib3")
 
@@ -59,10 +59,6 @@ JOIN_TIMEOUT = 5.0
 
 _local = threading.local()
 _VERIFIED = TlsSettings()  # a request built outside the core (the core fills `tls` in)
-
-
-def _now_ms() -> float:
-    return time.time() * 1000.0
 
 
 class _Aborted(Exception):
@@ -83,12 +79,12 @@ class _ConnMixin:
 
     def _new_conn(self) -> socket.socket:
         exchange: Optional[Exchange] = getattr(_local, "exchange", None)
-        start = _now_ms()
+        start = now_ms()
         sock = super()._new_conn()  # type: ignore[misc]
         if exchange is not None:
             info = exchange.info
             info["connectStart"] = start
-            info["connectEnd"] = end = _now_ms()
+            info["connectEnd"] = end = now_ms()
             info["SSLconnectionStart"] = end if isinstance(self, HTTPSConnection) else 0
             with self._ft.lock:
                 if exchange.aborted:
@@ -106,7 +102,7 @@ class _ConnMixin:
         super().connect()  # type: ignore[misc]
         exchange: Optional[Exchange] = getattr(_local, "exchange", None)
         if exchange is not None and isinstance(self, HTTPSConnection):
-            exchange.info["SSLconnectionEnd"] = _now_ms()
+            exchange.info["SSLconnectionEnd"] = now_ms()
 
 
 class _PoolMixin:
@@ -147,83 +143,6 @@ def _route(manager: Any, url: str) -> Tuple[Any, Dict[str, Any], str, str]:
     pool_key = make_key(context)
     host = parts.host if parts.port in (None, default_port) else "%s:%d" % (parts.host, parts.port)
     return pool_key, context, parts.request_uri, host
-
-
-# -- error mapping -----------------------------------------------------------------------------
-
-
-def _chain(error: BaseException) -> List[BaseException]:
-    seen: List[BaseException] = []
-    pending = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or any(current is s for s in seen) or len(seen) > 20:
-            continue
-        seen.append(current)
-        pending.extend(
-            arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)
-        )
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            pending.append(reason)
-        pending.append(current.__context__)  # type: ignore[arg-type]
-        pending.append(current.__cause__)  # type: ignore[arg-type]
-    return seen
-
-
-def _ssl_reason(error: ssl.SSLError) -> str:
-    reason = getattr(error, "reason", None) or ""
-    detail = getattr(error, "verify_message", None) or ""
-    if not reason and not detail:
-        return str(error)
-    return ("%s %s" % (reason, detail)).strip()
-
-
-def map_error(error: BaseException) -> FtError:
-    """The errno and reason of a urllib3/socket/http.client failure."""
-    if isinstance(error, FtError):
-        return error
-    chain = _chain(error)
-
-    def find(*kinds: type) -> Optional[BaseException]:
-        for item in chain:
-            if isinstance(item, kinds):
-                return item
-        return None
-
-    found = find(ssl.CertificateError, ssl.SSLError)
-    if found is not None and not isinstance(found, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-        if isinstance(found, ssl.SSLError):
-            return FtError(Errno.TLS, "ssl error: %s" % _ssl_reason(found))
-        return FtError(Errno.TLS, "ssl error: %s" % found)
-    if find(socket.gaierror, u3.NameResolutionError):
-        return FtError(Errno.NAME_NOT_RESOLVED)
-    if find(ConnectionRefusedError):
-        return FtError(Errno.CONNECTION_REFUSED)
-    if find(socket.timeout, u3.ReadTimeoutError, u3.ConnectTimeoutError) and not find(
-        u3.NewConnectionError
-    ):
-        return FtError(Errno.TIMEOUT)
-    found = find(http.client.LineTooLong)
-    if found is not None or any(
-        "more than" in str(item) and "headers" in str(item) for item in chain
-    ):
-        return FtError(Errno.RESPONSE_TOO_LARGE, "response header too large")
-    found = find(http.client.IncompleteRead, u3.IncompleteRead)
-    if found is not None:
-        return FtError(Errno.CONNECTION_RESET, "connection closed early: short body")
-    if find(http.client.RemoteDisconnected):
-        return FtError(Errno.CONNECTION_RESET, "connection closed without response")
-    found = find(http.client.BadStatusLine, http.client.UnknownProtocol, u3.HeaderParsingError)
-    if found is not None:
-        return FtError(Errno.BAD_RESPONSE, "bad response: malformed status line or headers")
-    if find(ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
-        return FtError(Errno.CONNECTION_RESET)
-    if find(u3.ProtocolError, ConnectionError, http.client.HTTPException):
-        return FtError(Errno.CONNECTION_RESET, "connection reset: %s" % error)
-    if find(u3.LocationValueError, u3.LocationParseError):
-        return FtError(Errno.INVALID_URL)
-    return FtError(Errno.NETWORK, "network error: %s" % (error,))
 
 
 # -- dialling on workers ------------------------------------------------------------------------
