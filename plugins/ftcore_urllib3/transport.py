@@ -368,17 +368,9 @@ class Urllib3Transport:
         return manager
 
     def ssl_context(self, tls: TlsSettings) -> ssl.SSLContext:
-        """The client context for `tls`: verified against `cafile` or the system store."""
+        """The client context for `tls`, made once per settings."""
         with self.lock:
             context = self._contexts.get(tls)
             if context is None:
-                if not tls.verify:
-                    context = ssl.create_default_context()
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                elif tls.cafile:
-                    context = ssl.create_default_context(cafile=tls.cafile)
-                else:
-                    context = ssl.create_default_context()
-                self._contexts[tls] = context
+                context = self._contexts[tls] = tls.client_context()
             return context

@@ -67,7 +67,7 @@ class LoopWsTransport:
         self.buffer = bytearray(READ_BUFFER_BYTES)
         self.view = memoryview(self.buffer)
         self.sockets: "set[WsSocket]" = set()
-        self._tls_contexts: Dict[Tuple[bool, Optional[str]], Any] = {}
+        self._tls_contexts: Dict[TlsSettings, Any] = {}
         self._closed = False
 
     def connect(self, request: WsConnectRequest, events: Any) -> "WsSocket":
@@ -104,18 +104,9 @@ class LoopWsTransport:
 
     def tls_context(self, settings: TlsSettings) -> Any:
         """One client context per (verify, cafile), made on first use (loading CAs is slow)."""
-        key = (settings.verify, settings.cafile)
-        context = self._tls_contexts.get(key)
+        context = self._tls_contexts.get(settings)
         if context is None:
-            import ssl
-
-            if settings.verify:
-                context = ssl.create_default_context(cafile=settings.cafile)
-            else:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self._tls_contexts[key] = context
+            context = self._tls_contexts[settings] = settings.client_context()
         return context
 
     def close(self) -> None:
