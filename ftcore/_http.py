@@ -311,17 +311,12 @@ class HttpTaskBase(Task):
         assert self._transport is not None
         self._starting = True  # a sink call from inside start() waits for the next loop pass
         try:
-            exchange = self._transport.start(request, sink)
+            self._exchange = self._transport.start(request, sink)
         except FtError as error:
             self._fail(error)
         except Exception as error:  # a transport bug: fail, never crash the loop
             logger.exception("ftcore: %r failed to start %s", self._transport, self)
             self._fail(FtError(Errno.NETWORK, "transport error: %s" % error))
-        else:
-            if sink is self._sink:
-                self._exchange = exchange
-            else:  # ended meanwhile (a transport that failed from inside start())
-                exchange.abort()
         finally:
             self._starting = False
 

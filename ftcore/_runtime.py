@@ -29,8 +29,9 @@ Options = Optional[Dict[str, Any]]
 
 
 def merge_options(options: Options, kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """One options dict from the JS-style dict and keywords; keywords win. Options that are
-    not a dict count as none here: `options_error` says how the call fails."""
+    """A new options dict from the JS-style dict and keywords (keywords win), so the caller may
+    change its own dict meanwhile. Options that are not a dict count as none here:
+    `options_error` says how the call fails."""
     if not isinstance(options, dict):
         return dict(kwargs)
     merged = dict(options)
@@ -109,16 +110,18 @@ class Runtime:
     def sendSocketMessage(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
         from ._socket import SEND_API, global_send, refuse
 
-        if options_error(options) is not None:
-            refuse(self, SEND_API, options, kwargs)
+        error = options_error(options)
+        if error is not None:
+            refuse(self, SEND_API, error, kwargs)
             return
         global_send(self, merge_options(options, kwargs))
 
     def closeSocket(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
         from ._socket import CLOSE_API, global_close, refuse
 
-        if options_error(options) is not None:
-            refuse(self, CLOSE_API, options, kwargs)
+        error = options_error(options)
+        if error is not None:
+            refuse(self, CLOSE_API, error, kwargs)
             return
         global_close(self, merge_options(options, kwargs))
 

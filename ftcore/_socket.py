@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from ._listeners import Listeners, event_methods
 from ._state import ENDED, State
 from ._task import Task, logger
-from ._runtime import options_error
+from ._runtime import merge_options, options_error
 from .errors import Errno, FtError, fail_msg, ok_msg
 from .transports import TlsSettings, WsConnectRequest
 
@@ -112,15 +112,16 @@ class SocketTask(Task):
         Options that are neither a dict nor None fail the call (errno 600012) rather than
         raise, as any bad argument does: the keyword callbacks hear it; a warning is logged.
         """
-        if options is not None and not isinstance(options, dict):
-            refuse(self._runtime, SEND_API, options, kwargs)
+        error = options_error(options)
+        if error is not None:
+            refuse(self._runtime, SEND_API, error, kwargs)
             return
         if self._loop.thread_id == get_ident():
             if kwargs or type(options) is not dict:
-                options = _merge(options, kwargs)
+                options = merge_options(options, kwargs)
             self._send_now(options)
         else:  # the caller may reuse its dict or buffer before the loop sends
-            options = _merge(options, kwargs)
+            options = merge_options(options, kwargs)
             data = options.get("data")
             if isinstance(data, (bytearray, memoryview)):
                 options["data"] = bytes(data)
@@ -132,10 +133,11 @@ class SocketTask(Task):
         Options that are neither a dict nor None fail the call as in `send`; the socket stays
         open.
         """
-        if options is not None and not isinstance(options, dict):
-            refuse(self._runtime, CLOSE_API, options, kwargs)
+        error = options_error(options)
+        if error is not None:
+            refuse(self._runtime, CLOSE_API, error, kwargs)
             return
-        options = _merge(options, kwargs)
+        options = merge_options(options, kwargs)
         if self._loop.in_loop_thread():
             self._close_now(options)
         else:
@@ -351,14 +353,6 @@ class SocketTask(Task):
 # -- options ----------------------------------------------------------------------------------
 
 
-def _merge(options: Optional[Dict[str, Any]], kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    if options is None:
-        return dict(kwargs)
-    merged = dict(options)  # the caller's dict may change before the loop reads it
-    merged.update(kwargs)
-    return merged
-
-
 def _valid_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -390,12 +384,10 @@ def _close_args(options: Dict[str, Any]) -> Tuple[int, str]:
     return code, reason
 
 
-def refuse(runtime: "Runtime", api: str, options: Any, kwargs: Dict[str, Any]) -> None:
-    """Fail a send/close whose options are not a dict: API.md wants a `fail`, not an exception.
-    Only keyword callbacks can hear it and a stray value usually comes without any, so the
-    mistake is also logged."""
-    error = options_error(options)
-    assert error is not None
+def refuse(runtime: "Runtime", api: str, error: FtError, kwargs: Dict[str, Any]) -> None:
+    """Fail a send/close whose options are not a dict (`options_error`): API.md wants a
+    `fail`, not an exception. Only keyword callbacks can hear it and a stray value usually
+    comes without any, so the mistake is also logged."""
     logger.warning("ftcore: %s", fail_msg(api, error.reason))
     _on_loop(runtime, _report, runtime, api, kwargs, error)
 
