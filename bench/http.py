@@ -330,14 +330,7 @@ def profile(url: str, count: int = 3000) -> None:
 
     import ftcore
 
-    profilers: List[cProfile.Profile] = []
-
-    def start_profiling() -> cProfile.Profile:
-        profiler = cProfile.Profile()
-        profilers.append(profiler)
-        profiler.enable()  # profiles the calling thread only, until disabled
-        return profiler
-
+    profiler = cProfile.Profile()  # enabled on the loop thread: it profiles that thread only
     rt = ftcore.Runtime(entrypoints=False)
     rt.request(url=url).result(10)
     done = threading.Event()
@@ -348,21 +341,18 @@ def profile(url: str, count: int = 3000) -> None:
         if left[0]:
             rt.request({"url": url, "success": success})
         else:
-            for profiler in profilers:
-                profiler.disable()
+            profiler.disable()
             done.set()
 
     started_on_loop = threading.Event()
-    rt.loop.call_soon_threadsafe(lambda: (start_profiling(), started_on_loop.set()))
+    rt.loop.call_soon_threadsafe(lambda: (profiler.enable(), started_on_loop.set()))
     started_on_loop.wait()
     started = time.perf_counter()
     rt.request({"url": url, "success": success})
     done.wait()
     elapsed = time.perf_counter() - started
     rt.close()
-    stats = pstats.Stats(profilers[0])
-    for profiler in profilers[1:]:
-        stats.add(profiler)
+    stats = pstats.Stats(profiler)
     print(
         "\nprofile: %d sequential callback requests, %.1f us/request wall (profiled)"
         % (count, elapsed / count * 1e6)
