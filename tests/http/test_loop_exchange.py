@@ -837,30 +837,37 @@ def test_timers_fire_on_time_during_a_64mib_download(make_runtime, tmp_path, hos
 # -- 9. abort while a dial cannot finish -------------------------------------------------------
 
 
-def test_abort_during_a_tls_handshake_that_never_completes(rt, hostile_server):
-    hello = threading.Event()
-    gone = threading.Event()
-    let_go = threading.Event()
+class SilentTls:
+    """A peer that reads the ClientHello and never answers: the client waits inside the TLS
+    handshake, on a dialling thread, until something interrupts it."""
 
-    def silent_tls(conn: socket.socket, release: threading.Event) -> None:
+    def __init__(self) -> None:
+        self.hello = threading.Event()
+        self.gone = threading.Event()
+        self.let_go = threading.Event()
+
+    def __call__(self, conn: socket.socket, release: threading.Event) -> None:
         if conn.recv(65536):  # the ClientHello: the client now waits inside the handshake
-            hello.set()
+            self.hello.set()
         conn.settimeout(0.02)
-        while not (let_go.is_set() or release.is_set()):  # never answered
+        while not (self.let_go.is_set() or release.is_set()):  # never answered
             try:
                 if not conn.recv(65536):
-                    gone.set()  # the client shut the socket down
+                    self.gone.set()  # the client shut the socket down
                     return
             except socket.timeout:
                 pass
 
-    url = hostile_server(silent_tls)
+
+def test_abort_during_a_tls_handshake_that_never_completes(rt, hostile_server):
+    peer = SilentTls()
+    url = hostile_server(peer)
     recorder = Recorder()
     task = rt.request(
         url=url.replace("http://", "https://") + "/x", timeout=30000, **recorder.callbacks()
     )
     try:
-        assert hello.wait(WAIT)
+        assert peer.hello.wait(WAIT)
         started = time.monotonic()
         task.abort()
         recorder.wait(5)
@@ -870,11 +877,32 @@ def test_abort_during_a_tls_handshake_that_never_completes(rt, hostile_server):
         assert set(recorder.threads()) == {LOOP_THREAD}
         # interrupted at once, not left to its 30 s timeout; 2 s is a generous bound for that
         assert_idle(rt, timeout=2)
-        assert gone.wait(2)  # the peer saw the connection end
+        assert peer.gone.wait(2)  # the peer saw the connection end
         assert url.server.accepted == 1
     finally:
-        let_go.set()  # if the client did not end the handshake, the peer ends it (clean teardown)
+        peer.let_go.set()  # if the client did not end the handshake, the peer ends it
         assert rt.transport("http").wait_idle(5)
+
+
+def test_closing_the_runtime_during_a_tls_handshake(make_runtime, hostile_server):
+    """Runtime.close() while a dial hangs: the task fails, the dial is interrupted, and close
+    returns promptly with no dialling thread left behind."""
+    rt = make_runtime()
+    peer = SilentTls()
+    url = hostile_server(peer)
+    recorder = Recorder()
+    rt.request(url=url.replace("http://", "https://") + "/x", timeout=30000, **recorder.callbacks())
+    try:
+        assert peer.hello.wait(WAIT)
+        started = time.monotonic()
+        rt.close()
+        assert time.monotonic() - started < 1.0
+        recorder.wait(5)
+        assert recorder.names() == ["fail", "complete"]
+        assert peer.gone.wait(2)
+        assert not [t for t in threading.enumerate() if t.name.startswith("ftcore-http")]
+    finally:
+        peer.let_go.set()
 
 
 def test_abort_during_a_tcp_connect_to_a_full_backlog(rt):
