@@ -142,8 +142,9 @@ class _HopSink:
             return  # a redirect's body: nobody reads it
         acked = self.acked
         if acked is not None and not acked.is_set():
-            if self.task._loop.in_loop_thread():  # the loop cannot wait for itself
-                raise RuntimeError("HttpSink.body called on the loop before headers were handled")
+            if self.task._loop.in_loop_thread():  # called inside start(): the headers wait
+                self.task._post(self, self.task._receive_body, bytes(chunk))  # for the next
+                return  # loop pass, and so does this piece, after them
             acked.wait()
         with self.body_lock:
             if self.closed:
