@@ -56,6 +56,7 @@ def minimal(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("-q", "ruff")
     session.run("ruff", "check", "ftcore", "plugins", "tests", "bench", "noxfile.py")
+    session.run("python", "tests/architecture/layers.py")  # imports point down the layers only
 
 
 @nox.session(python="3.11")

@@ -13,13 +13,12 @@ import atexit
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._plugins import hookimpl
-from ._state import State
+from ._core.state import State
 from .errors import Errno, FtError
-from .hookspecs import hookspec
+from .hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from ._api.runtime import Runtime
 
 __all__ = ["ft", "Runtime", "FtError", "Errno", "State", "hookimpl", "hookspec"]
 __version__ = "0.1.0"
@@ -29,7 +28,7 @@ _default_lock = threading.Lock()
 
 
 def _default_runtime() -> "Runtime":
-    from ._runtime import Runtime
+    from ._api.runtime import Runtime
 
     global _default
     with _default_lock:
@@ -45,7 +44,7 @@ def __getattr__(name: str) -> Any:
     if name == "ft":
         return _default_runtime()
     if name == "Runtime":
-        from ._runtime import Runtime
+        from ._api.runtime import Runtime
 
         return Runtime
     raise AttributeError("module 'ftcore' has no attribute %r" % name)

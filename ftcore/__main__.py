@@ -1,5 +1,5 @@
-"""`python -m ftcore`: the command line (see `ftcore._cli`)."""
+"""`python -m ftcore`: the command line (see `ftcore._app.cli`)."""
 
-from ftcore._cli import main
+from ftcore._app.cli import main
 
 raise SystemExit(main())

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 import pluggy
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
-    from ._task import Task
+    from ._api.runtime import Runtime
+    from ._core.task import Task
     from .transports import HttpTransport, UdpTransport, WsTransport
 
 hookspec = pluggy.HookspecMarker("ftcore")
+hookimpl = pluggy.HookimplMarker("ftcore")
 
 
 # -- transports: choose one (firstresult) -----------------------------------------------------

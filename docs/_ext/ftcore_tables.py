@@ -1,7 +1,7 @@
 """Tables generated from the code at build time, so the docs cannot drift from it.
 
 * ``.. ftcore-errno-table::``: every `ftcore.errors.Errno` with its errMsg reason;
-* ``.. ftcore-config-defaults::``: every key of `ftcore._config.DEFAULTS` with its default.
+* ``.. ftcore-config-defaults::``: every key of `ftcore._core.config.DEFAULTS` with its default.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class ErrnoTable(_TableDirective):
 
 class ConfigDefaults(_TableDirective):
     def lines(self) -> List[str]:
-        from ftcore._config import DEFAULTS
+        from ftcore._core.config import DEFAULTS
 
         rows: List[List[str]] = []
         for key, value in DEFAULTS.items():

@@ -38,7 +38,7 @@ from ..errors import Errno, FtError
 from ._match import UrlMatcher, UrlSpec
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from .._api.runtime import Runtime
     from ..loop import Handle
     from ..transports import HttpRequest, HttpSink
 

@@ -12,7 +12,7 @@ from ._transport import MockTransport
 from ._ws import WsMock
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from .._api.runtime import Runtime
 
 __all__ = ["FtMock", "ft_mock", "ft_mock_config"]
 

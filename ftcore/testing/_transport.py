@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
-from .._plugins import hookimpl
+from ..hookspecs import hookimpl
 from ._http import HttpMock, MockRequest
 from ._http import _Transport as _HttpTransport
 from ._ws import WsMock
 from ._ws import _Transport as _WsTransport
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from .._api.runtime import Runtime
 
 __all__ = ["MockTransport"]
 
@@ -54,7 +54,7 @@ class MockTransport:
         Entry-point plugins are not loaded unless `entrypoints` is true, so a test sees only
         the builtin policies, `plugins` and the mock.
         """
-        from .._runtime import Runtime
+        from .._api.runtime import Runtime
 
         return Runtime(
             config=config, plugins=[self, *plugins], entrypoints=entrypoints, autostart=autostart

@@ -29,7 +29,7 @@ from ._http import HeadersSpec, _header_list, transport_error
 from ._match import UrlMatcher, UrlSpec
 
 if TYPE_CHECKING:
-    from .._runtime import Runtime
+    from .._api.runtime import Runtime
     from ..loop import Handle
     from ..transports import WsConnectRequest, WsEvents
 

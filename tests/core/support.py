@@ -8,8 +8,8 @@ from typing import Any, Callable, Dict, List, Optional
 import pytest
 
 import ftcore
-from ftcore._listeners import event_methods
-from ftcore._task import Task
+from ftcore._core.listeners import event_methods
+from ftcore._core.task import Task
 from ftcore.errors import FtError
 
 LOOP_THREAD = "ftcore-loop"

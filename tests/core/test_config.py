@@ -1,4 +1,4 @@
-"""Runtime configuration: defaults, validation naming the culprit, no sharing (ftcore._config)."""
+"""Runtime configuration: defaults, validation naming the culprit, no sharing (_core.config)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Dict
 
 import pytest
 
-from ftcore._config import DEFAULTS, load_config
+from ftcore._core.config import DEFAULTS, load_config
 
 from .support import make_runtime, no_loop_thread_leak  # noqa: F401
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List
 
-from ftcore._listeners import Listeners
+from ftcore._core.listeners import Listeners
 
 
 def test_an_unheard_name_leaves_other_names_on_the_direct_path() -> None:

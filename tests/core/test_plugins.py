@@ -14,7 +14,7 @@ import pytest
 
 import ftcore
 from ftcore import hookimpl
-from ftcore._plugins import AUTOLOAD_ENV, BUILTIN_PLUGINS
+from ftcore._core.plugins import AUTOLOAD_ENV, BUILTIN_PLUGINS
 
 from .support import make_runtime, no_loop_thread_leak  # noqa: F401
 

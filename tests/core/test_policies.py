@@ -12,7 +12,7 @@ import pytest
 
 import ftcore
 from ftcore import Errno, FtError
-from ftcore._task import Task
+from ftcore._core.task import Task
 
 from .support import (
     LOOP_THREAD,

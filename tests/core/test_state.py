@@ -1,4 +1,4 @@
-"""The task lifecycle transition table (ftcore._state)."""
+"""The task lifecycle transition table (ftcore._core.state)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from ftcore._state import ENDED, IllegalTransition, State, check_transition
+from ftcore._core.state import ENDED, IllegalTransition, State, check_transition
 
 from .support import no_loop_thread_leak  # noqa: F401
 

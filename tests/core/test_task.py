@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import ftcore
 from ftcore import Errno, FtError, State
-from ftcore._listeners import BACKLOG_LIMIT, Listeners
-from ftcore._task import Task
+from ftcore._core.listeners import BACKLOG_LIMIT, Listeners
+from ftcore._core.task import Task
 
 from .support import (
     LOOP_THREAD,

@@ -10,7 +10,7 @@ from typing import Any, Callable, List, Tuple
 import pytest
 
 from ftcore import Errno, FtError
-from ftcore._download import FileWriter, content_length, url_suffix
+from ftcore._api.download import FileWriter, content_length, url_suffix
 from tests.files.support import (
     WAIT,
     Recorder,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ftcore import Errno, FtError
-from ftcore._multipart import CHUNK_SIZE, MultipartBody, escape_name, field_value
+from ftcore._api.multipart import CHUNK_SIZE, MultipartBody, escape_name, field_value
 
 
 def _utf8(value: str) -> str:
@@ -136,7 +136,7 @@ def test_escape_matches_browsers() -> None:
 
 def test_boundary_is_redrawn_when_a_field_contains_it(datafile: Any, monkeypatch: Any) -> None:
     tokens = iter(["0" * 32, "1" * 32])
-    monkeypatch.setattr("ftcore._multipart.secrets.token_hex", lambda n: next(tokens))
+    monkeypatch.setattr("ftcore._api.multipart.secrets.token_hex", lambda n: next(tokens))
     path = datafile(b"z")
     with MultipartBody({"v": "----ftcore" + "0" * 32}, "f", path) as body:
         assert body.boundary == b"----ftcore" + b"1" * 32

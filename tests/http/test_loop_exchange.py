@@ -594,7 +594,7 @@ def test_a_read_error_of_the_uploaded_file_fails_the_task(
 ):
     """An error reading the file mid-body (EIO) fails the upload, drops the connection and
     leaves the loop running (the exchange does not wait for the timeout)."""
-    from ftcore import _multipart
+    from ftcore._api import multipart as _multipart
 
     rt = sandboxed(make_runtime, tmp_path)
     path = os.path.join(rt.env["USER_DATA_PATH"], "big.bin")

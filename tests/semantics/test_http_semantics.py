@@ -32,7 +32,7 @@ class Progress:
     """onProgressUpdate events; `wait()` returns once the final (100) event arrived.
 
     A listener attached after `downloadFile()` returns may get its events replayed after the
-    task has completed (the backlog of `ftcore._listeners`), so the tests wait for them.
+    task has completed (the backlog of `ftcore._core.listeners`), so the tests wait for them.
     """
 
     def __init__(self, task: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator
 import pytest
 
 import ftcore
-from ftcore._socket import SocketTask
+from ftcore._api.socket import SocketTask
 from tests.peers import hostile
 from tests.peers.fixtures import non_peer_threads, open_fd_count
 from tests.peers.ws import close_with, send_on_open

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 import ftcore
-from ftcore._socket import SocketTask
+from ftcore._api.socket import SocketTask
 from tests.websocket.support import Recorder
 
 pytestmark = pytest.mark.timeout(30)

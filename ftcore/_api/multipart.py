@@ -36,7 +36,7 @@ import stat
 import threading
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from .errors import Errno, FtError
+from ..errors import Errno, FtError
 
 __all__ = ["MultipartBody", "escape_name", "field_value", "CHUNK_SIZE"]
 

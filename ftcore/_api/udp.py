@@ -55,9 +55,9 @@ from collections import deque
 from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Tuple, cast
 
-from . import _udp_checks as checks
-from ._listeners import Listeners, event_methods
-from ._udp_checks import (
+from . import udp_checks as checks
+from .._core.listeners import Listeners, event_methods
+from .udp_checks import (
     FAMILIES,
     FAMILY_NAMES,
     LIMITED_BROADCAST,
@@ -69,11 +69,11 @@ from ._udp_checks import (
     SYSTEM_ERROR,
     Sockaddr,
 )
-from ._task import _task_ids
-from .errors import FtError
+from .._core.task import _task_ids
+from ..errors import FtError
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from .runtime import Runtime
 
 __all__ = [
     "UDPSocket",

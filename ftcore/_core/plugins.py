@@ -8,11 +8,9 @@ from typing import Any, Iterable
 
 import pluggy
 
-from . import hookspecs
+from .. import hookspecs
 
-__all__ = ["BUILTIN_PLUGINS", "AUTOLOAD_ENV", "make_plugin_manager", "hookimpl"]
-
-hookimpl = pluggy.HookimplMarker("ftcore")
+__all__ = ["BUILTIN_PLUGINS", "AUTOLOAD_ENV", "make_plugin_manager"]
 
 # Module names, registered under these names (the entry points of the same names are then
 # skipped by pluggy, so a source tree and an installed distribution behave the same).

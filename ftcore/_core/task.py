@@ -13,12 +13,12 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional
 
-from ._listeners import Listeners
-from ._state import ENDED, State, check_transition
-from .errors import Errno, FtError, ok_msg
+from .listeners import Listeners
+from .state import ENDED, State, check_transition
+from ..errors import Errno, FtError, ok_msg
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
+    from .._api.runtime import Runtime
 
 __all__ = ["Task"]
 

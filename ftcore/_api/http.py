@@ -27,15 +27,15 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from ._listeners import event_methods
-from ._state import ENDED, State
-from ._task import Task, logger
-from .errors import Errno, FtError
-from .transports import HttpRequest, TlsSettings
+from .._core.listeners import event_methods
+from .._core.state import ENDED, State
+from .._core.task import Task, logger
+from ..errors import Errno, FtError
+from ..transports import HttpRequest, TlsSettings
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
-    from .transports import Header, HttpExchange, HttpTransport
+    from .runtime import Runtime
+    from ..transports import Header, HttpExchange, HttpTransport
 
 __all__ = ["HttpTaskBase", "MAX_REDIRECTS", "BODY_HEADERS", "header_dict"]
 

@@ -12,9 +12,9 @@ import queue
 import traceback
 from typing import Any, Callable, Dict, List, Tuple
 
-from ._demo_servers import FILE_SIZE, DemoHttpServer, UdpEcho
-from ._runtime import Runtime
-from .errors import FtError
+from .demo_servers import FILE_SIZE, DemoHttpServer, UdpEcho
+from .._api.runtime import Runtime
+from ..errors import FtError
 
 WAIT = 10.0
 

@@ -6,48 +6,25 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
 
-from ._config import load_config
-from ._plugins import make_plugin_manager
-from ._sandbox import Sandbox
-from ._slots import Slots
-from .errors import Errno, FtError
-from .loop import EventLoop
+from .._core.config import load_config
+from .._core.options import Options, merge_options, options_error
+from .._core.plugins import make_plugin_manager
+from .._core.sandbox import Sandbox
+from .._core.slots import Slots
+from ..errors import Errno, FtError
+from ..loop import EventLoop
 
 if TYPE_CHECKING:
-    from ._request import RequestTask
-    from ._download import DownloadTask
-    from ._upload import UploadTask
-    from ._socket import SocketTask
-    from ._udp import UDPSocket
-    from ._task import Task
+    from .request import RequestTask
+    from .download import DownloadTask
+    from .upload import UploadTask
+    from .socket import SocketTask
+    from .udp import UDPSocket
+    from .._core.task import Task
 
 __all__ = ["Runtime"]
 
 logger = logging.getLogger("ftcore")
-
-Options = Optional[Dict[str, Any]]
-
-
-def merge_options(options: Options, kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    """A new options dict from the JS-style dict and keywords (keywords win), so the caller may
-    change its own dict meanwhile. Options that are not a dict count as none here:
-    `options_error` says how the call fails."""
-    if not isinstance(options, dict):
-        return dict(kwargs)
-    merged = dict(options)
-    merged.update(kwargs)
-    return merged
-
-
-def options_error(options: Any) -> Optional[FtError]:
-    """The failure of a call whose options are neither a dict nor None (API.md: wrong options
-    fail through `fail`, never by raising from the call)."""
-    if options is None or isinstance(options, dict):
-        return None
-    return FtError(
-        Errno.INVALID_OPTION,
-        "invalid option: options must be a dict, not %s" % type(options).__name__,
-    )
 
 
 class Runtime:
@@ -88,27 +65,27 @@ class Runtime:
     # -- the API ------------------------------------------------------------------------------
 
     def request(self, options: Options = None, **kwargs: Any) -> "RequestTask":
-        from ._request import RequestTask
+        from .request import RequestTask
 
         return self._launch(RequestTask, options, kwargs)
 
     def downloadFile(self, options: Options = None, **kwargs: Any) -> "DownloadTask":  # noqa: N802
-        from ._download import DownloadTask
+        from .download import DownloadTask
 
         return self._launch(DownloadTask, options, kwargs)
 
     def uploadFile(self, options: Options = None, **kwargs: Any) -> "UploadTask":  # noqa: N802
-        from ._upload import UploadTask
+        from .upload import UploadTask
 
         return self._launch(UploadTask, options, kwargs)
 
     def connectSocket(self, options: Options = None, **kwargs: Any) -> "SocketTask":  # noqa: N802
-        from ._socket import SocketTask
+        from .socket import SocketTask
 
         return self._launch(SocketTask, options, kwargs)
 
     def sendSocketMessage(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
-        from ._socket import SEND_API, global_send, refuse
+        from .socket import SEND_API, global_send, refuse
 
         error = options_error(options)
         if error is not None:
@@ -117,7 +94,7 @@ class Runtime:
         global_send(self, merge_options(options, kwargs))
 
     def closeSocket(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
-        from ._socket import CLOSE_API, global_close, refuse
+        from .socket import CLOSE_API, global_close, refuse
 
         error = options_error(options)
         if error is not None:
@@ -138,7 +115,7 @@ class Runtime:
         self._global_socket_listener("Close", callback)
 
     def createUDPSocket(self, type: str = "udp4") -> "UDPSocket":  # noqa: N802,A002
-        from ._udp import UDPSocket
+        from .udp import UDPSocket
 
         return UDPSocket(self, type)
 
@@ -234,7 +211,7 @@ class Runtime:
             return list(self._tasks.values())
 
     def _global_socket_listener(self, name: str, callback: Callable[..., Any]) -> None:
-        from ._socket import global_listen
+        from .socket import global_listen
 
         global_listen(self, name, callback)
 

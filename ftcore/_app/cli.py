@@ -12,10 +12,11 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
-from ._plugins import BUILTIN_PLUGINS, hookimpl
-from ._progress import ProgressBar
-from ._runtime import Runtime
-from .errors import FtError
+from .._core.plugins import BUILTIN_PLUGINS
+from ..hookspecs import hookimpl
+from .progress import ProgressBar
+from .._api.runtime import Runtime
+from ..errors import FtError
 
 WAIT = None  # the CLI waits as long as the task's own timeout allows
 
@@ -82,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
+    from .demo import run_demo
 
     return run_demo(sys.stdout)
 

@@ -15,14 +15,14 @@ import re
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from ._http import HttpTaskBase, header_dict
-from ._listeners import event_methods
-from .errors import Errno, FtError
-from .transports import HttpRequest
+from .http import HttpTaskBase, header_dict
+from .._core.listeners import event_methods
+from ..errors import Errno, FtError
+from ..transports import HttpRequest
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
-    from .transports import Header
+    from .runtime import Runtime
+    from ..transports import Header
 
 __all__ = ["RequestTask", "encode_data", "decode_body", "charset_of"]
 

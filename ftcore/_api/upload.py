@@ -2,7 +2,7 @@
 
 Checked before any connection: `name` and `filePath` are strings, `formData` a dict, and the
 file resolves inside the sandbox (603303), exists (603304) and is a readable regular file
-(603303). The body (`ftcore._multipart`) and its exact Content-Length are made from the size
+(603303). The body (`ftcore._api.multipart`) and its exact Content-Length are made from the size
 seen then; the file is opened when the task gets its `maxConcurrent.http` slot (`_send`), still
 before any connection: gone by then fails with 603304, a different size with 600010. While
 sending, a file that shrinks or grows fails the task before the body's last bytes (600010).
@@ -15,13 +15,13 @@ import os
 import stat
 from typing import Any, Dict, List, Optional, Tuple
 
-from ._http import BODY_HEADERS, HttpTaskBase, header_dict
-from ._request import charset_of
-from ._listeners import BACKLOG_LIMIT, event_methods
-from ._multipart import MultipartBody
-from ._state import ENDED
-from .errors import Errno, FtError
-from .transports import HttpRequest
+from .http import BODY_HEADERS, HttpTaskBase, header_dict
+from .request import charset_of
+from .._core.listeners import BACKLOG_LIMIT, event_methods
+from .multipart import MultipartBody
+from .._core.state import ENDED
+from ..errors import Errno, FtError
+from ..transports import HttpRequest
 
 __all__ = ["UploadTask"]
 

@@ -24,11 +24,11 @@ import threading
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
-from ._http import HttpTaskBase, header_dict
-from ._listeners import BACKLOG_LIMIT, event_methods
-from ._state import ENDED
-from .errors import Errno, FtError
-from .transports import HttpRequest
+from .http import HttpTaskBase, header_dict
+from .._core.listeners import BACKLOG_LIMIT, event_methods
+from .._core.state import ENDED
+from ..errors import Errno, FtError
+from ..transports import HttpRequest
 
 __all__ = ["DownloadTask", "FileWriter", "url_suffix", "content_length"]
 

@@ -25,7 +25,7 @@ Global API (`sendSocketMessage`, `closeSocket`, `onSocketX`): they act on, and h
 SocketTask still alive, as WeChat's single global socket. Global listeners belong to the
 runtime, so one registered before `connectSocket` hears the next socket too. An event nobody
 listens to yet (neither the task nor, for the global socket, the runtime) is kept and replayed
-to the first listener (`ftcore._listeners`), so listeners attached right after `connectSocket`
+to the first listener (`ftcore._core.listeners`), so listeners attached right after `connectSocket`
 returns miss nothing.
 """
 
@@ -37,16 +37,16 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
-from ._listeners import Listeners, event_methods
-from ._state import ENDED, State
-from ._task import Task, logger
-from ._runtime import merge_options, options_error
-from .errors import Errno, FtError, fail_msg, ok_msg
-from .transports import TlsSettings, WsConnectRequest
+from .._core.listeners import Listeners, event_methods
+from .._core.options import merge_options, options_error
+from .._core.state import ENDED, State
+from .._core.task import Task, logger
+from ..errors import Errno, FtError, fail_msg, ok_msg
+from ..transports import TlsSettings, WsConnectRequest
 
 if TYPE_CHECKING:
-    from ._runtime import Runtime
-    from .transports import WsConnection
+    from .runtime import Runtime
+    from ..transports import WsConnection
 
 __all__ = ["SocketTask", "global_send", "global_close", "global_listen"]
 
