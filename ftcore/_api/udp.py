@@ -2,10 +2,12 @@
 
 Rules (API.md §5 and the seed's UDP section; the transport only moves datagrams):
 
-* A UDPSocket has events, not success/fail. Its state lives on the loop thread: a method
-  called from another thread hops there (`call_soon_threadsafe`, so calls from one thread
-  keep their order), except `bind`, which binds on the caller's thread to return the port.
-  Listeners never run inside the API call that caused them, even on the loop thread.
+* A UDPSocket has events, not success/fail (the socket base, `_core/endpoint.py`, with its
+  `UDP` table: NEW, OPEN once receiving, CLOSED; FAILED if it could not be made). Its state
+  lives on the loop thread: a method called from another thread hops there
+  (`call_soon_threadsafe`, so calls from one thread keep their order), except `bind`, which
+  binds on the caller's thread to return the port. Listeners never run inside the API call
+  that caused them, even on the loop thread.
 * onError carries `{"errMsg": "<method>:fail <reason>", "errCode"}`. The first failing check
   wins, in this order: socket closed (-2), bad message/offset/length/size (-1), bad address
   (1), bad port (2), domain list or broadcast refused (-3), name not resolved (1), then what
@@ -50,13 +52,13 @@ from __future__ import annotations
 import errno as _errno
 import logging
 import socket
-import threading
 from collections import deque
 from threading import get_ident as _get_ident
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Tuple
 
 from . import udp_checks as checks
-from .._core.listeners import Listeners, event_methods
+from .._core.endpoint import UDP, Endpoint, EndpointEvent, EndpointState
+from .._core.listeners import event_methods
 from .udp_checks import (
     FAMILIES,
     FAMILY_NAMES,
@@ -69,7 +71,6 @@ from .udp_checks import (
     SYSTEM_ERROR,
     Sockaddr,
 )
-from .._core.task import _task_ids
 from ..errors import FtError
 
 if TYPE_CHECKING:
@@ -93,22 +94,18 @@ DEST_CACHE_MAX = 1024
 # A cached destination: (sockaddr, is_broadcast, expires on the loop clock)
 _Dest = Tuple[Sockaddr, bool, float]
 _WAIT = object()  # a destination being resolved: the operation resumes later
+_OPEN = EndpointState.OPEN
 
 
-class UDPSocket:
+class UDPSocket(Endpoint):
     """A UDP socket of the mini-program API (`createUDPSocket`); safe to use from any thread."""
 
+    _table = UDP
+
     def __init__(self, runtime: "Runtime", type: Any = "udp4") -> None:  # noqa: A002
-        self._runtime = runtime
-        self._loop = runtime.loop
-        self.id = next(_task_ids)
+        super().__init__(runtime)  # tracked by the runtime from here
         self.type = type
-        self._listeners = Listeners(self._loop.call_soon_threadsafe)
-        self._lock = threading.Lock()
-        self._closed = False  # set by close() on any thread: no more calls, no more messages
-        self._released = False  # the endpoint is closed and onClose scheduled (loop thread)
         self._bound = 0
-        self._reading = False
         self._broadcast = False
         self._peer: Optional[Tuple[Any, Any, int]] = None  # (address given, ip, port)
         self._dests: Dict[Tuple[Any, Any], _Dest] = {}
@@ -118,7 +115,6 @@ class UDPSocket:
         family = FAMILIES.get(type) if isinstance(type, str) else None
         self._family = family or socket.AF_INET
         self._family_name = FAMILY_NAMES[self._family]
-        runtime._track(cast(Any, self))  # tracked like a task, by .id
         try:
             if family is None:
                 raise checks.Refused(SYSTEM_ERROR, "invalid type")
@@ -132,8 +128,8 @@ class UDPSocket:
                 code, reason = SYSTEM_ERROR, error.reason
             else:
                 code, reason = checks.os_error(error)
-            self._closed = self._released = True
-            runtime._untrack(cast(Any, self))
+            self._closed = True
+            self._fire(EndpointEvent.FAIL)
             self._error("createUDPSocket", code, reason)
 
     def __repr__(self) -> str:
@@ -181,7 +177,7 @@ class UDPSocket:
             not kwargs
             and type(options) is dict
             and self._loop.thread_id == _get_ident()
-            and self._reading
+            and self._state is _OPEN
             and not (self._closed or self._waiting or self._broadcast)
         ):
             data = options.get("message")
@@ -218,11 +214,7 @@ class UDPSocket:
 
     def close(self) -> None:
         """Stop receiving, release the socket and fire onClose once; harmless when repeated."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._hop(self._release)
+        super().close()
 
     # -- loop side ----------------------------------------------------------------------------
 
@@ -245,7 +237,7 @@ class UDPSocket:
             self._pending.append((self._send_now, (method, opts, data)))
             return
         try:
-            if self._released:
+            if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             if isinstance(data, checks.Refused):
                 raise data
@@ -264,7 +256,7 @@ class UDPSocket:
                     self._endpoint.set_broadcast(want)
                     self._broadcast = want
                 self._endpoint.send(data, sockaddr)
-            if not self._reading:
+            if self._state is not _OPEN:
                 self._start_reading()
         except checks.Refused as refused:
             self._error(method, refused.code, refused.reason)
@@ -279,7 +271,7 @@ class UDPSocket:
             self._pending.append((self._connect_now, (opts,)))
             return
         try:
-            if self._released:
+            if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             dest = self._destination("connect", opts, self._connect_now, (opts,))
             if dest is _WAIT:
@@ -355,20 +347,21 @@ class UDPSocket:
         resume: Callable[..., None],
         args: Tuple[Any, ...],
     ) -> None:
-        """Look `host` up on a worker thread; `resume(*args)` runs on the loop afterwards."""
+        """Look `host` up off the loop (the runtime's resolver, shared with TCP and WebSocket);
+        `resume(*args)` runs on the loop afterwards."""
         self._waiting = True
         family = self._family
         flags = socket.AI_V4MAPPED if family == socket.AF_INET6 else 0
 
-        def lookup() -> None:
-            try:
-                infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, flags)
-                result: Any = infos[0][4]
-            except (OSError, UnicodeError, IndexError) as error:
-                result = error
-            self._loop.call_soon_threadsafe(self._resolved, method, key, result, resume, args)
+        def resolved(result: Any) -> None:
+            if not isinstance(result, BaseException):
+                result = result[0][1] if result else OSError("no address")
+            self._resolved(method, key, result, resume, args)
 
-        threading.Thread(target=lookup, name="ftcore-udp-resolve", daemon=True).start()
+        try:
+            self._runtime.net.resolver.lookup(host, port, family, flags, resolved)
+        except (RuntimeError, FtError) as error:  # the runtime is closing
+            self._loop.call_soon(self._resolved, method, key, error, resume, args)
 
     def _resolved(
         self,
@@ -379,7 +372,7 @@ class UDPSocket:
         args: Tuple[Any, ...],
     ) -> None:
         self._waiting = False
-        if self._released:
+        if self._ended:
             return
         if isinstance(result, BaseException):
             self._error(method, BAD_ADDRESS, "address not resolved")
@@ -394,7 +387,7 @@ class UDPSocket:
 
     def _set_ttl_now(self, ttl: Any) -> None:
         try:
-            if self._released:
+            if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             if isinstance(ttl, float) and ttl.is_integer():
                 ttl = int(ttl)
@@ -416,27 +409,26 @@ class UDPSocket:
         self._listeners.emit("Listening", {})
 
     def _start_reading(self) -> None:
-        if not self._reading and not self._released:
+        if self._state is EndpointState.NEW:
             self._endpoint.start()
-            self._reading = True
+            self._fire(EndpointEvent.OPEN)
 
-    def _release(self) -> None:
+    def _close_now(self) -> None:
         """Close the endpoint now and schedule onClose; loop thread, once."""
-        if self._released:
+        if self._ended:
             return
-        self._released = True
         self._pending.clear()
         try:
             self._endpoint.close()
         except Exception:
             logger.exception("ftcore: closing %r raised", self)
-        self._runtime._untrack(cast(Any, self))
+        self._fire(EndpointEvent.CLOSE)
         self._loop.call_soon(self._listeners.emit, "Close", {})
 
     def _shutdown(self) -> None:
         """The runtime is closing: close now (loop thread); onClose fires."""
         self._closed = True
-        self._release()
+        self._close_now()
 
     # -- events from the transport (loop thread) -----------------------------------------------
 
@@ -468,29 +460,6 @@ class UDPSocket:
         if self._closed:
             return
         self._error(op, *checks.os_error(error))
-
-    # -- helpers ------------------------------------------------------------------------------
-
-    def _error(self, method: str, code: int, reason: str) -> None:
-        """Fire onError soon (never on the caller's stack)."""
-        res = {"errMsg": "%s:fail %s" % (method, reason), "errCode": code}
-        self._later(self._listeners.emit, "Error", res)
-
-    def _later(self, fn: Callable[..., Any], *args: Any) -> None:
-        """`call_soon` from the loop thread; from another thread, hop there first, so that
-        events keep the order of the calls that caused them (close() then bind(): onClose,
-        then bind's onError)."""
-        if self._loop.in_loop_thread():
-            self._loop.call_soon(fn, *args)
-        else:
-            self._loop.call_soon_threadsafe(self._loop.call_soon, fn, *args)
-
-    def _hop(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run `fn` on the loop thread: now if already there, else next pass."""
-        if self._loop.in_loop_thread():
-            fn(*args)
-        else:
-            self._loop.call_soon_threadsafe(fn, *args)
 
 
 class _Events:

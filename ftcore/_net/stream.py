@@ -1,0 +1,407 @@
+"""A connected socket on the loop: the read pump, the buffered writer, and the ways to close.
+
+Reading: one `recv_into` per readiness event, into the `Net`'s shared buffer (the loop reads
+one socket at a time, so an idle connection costs no buffer), handed to
+`handler.data_received(view)`: the view is valid only during the call, so the handler copies
+what it keeps. A TLS socket also drains what OpenSSL has already decrypted, which the
+selector cannot see. `pause_reading()` stops watching the socket, so the kernel's window
+pushes back on the peer; `resume_reading()` watches it again.
+
+Writing: `write(data)` sends at once when nothing waits; what the kernel does not take waits
+in a queue of views of the caller's buffers (never concatenated), drained on writability:
+several pieces per `sendmsg` on a plain socket, at most `TLS_CHUNK` bytes per TLS write (a
+retried TLS write must offer the same bytes again, and slices of the same view do). Crossing
+`high_water` calls `handler.pause_writing()`; falling back to `low_water` calls
+`handler.resume_writing()`. The queue is not bounded here: producers stop when told.
+
+Closing:
+* `close(timeout, linger)`: nothing more is delivered; the queue is flushed (at most `timeout`
+  seconds, then the connection is aborted), and the socket is closed, or with `linger` kept
+  open, reading and discarding, until the peer closes or `linger` seconds pass (RFC 6455:
+  the server closes TCP first; a TLS record cut across segments is waited for, not taken
+  for the end). `on_closed()` then runs from a loop callback.
+* `abort()`: the connection is reset (SO_LINGER 0) now; `close_now()` closes the socket now
+  without flushing the queue (a FIN after what the kernel holds). Nothing is called after
+  either.
+* The peer's EOF calls `handler.eof_received()` (the handler decides when to close); a read or
+  write error releases the socket, then calls `handler.connection_lost(error)`.
+Handler calls come from loop callbacks, never from inside `write()` except the watermark ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Callable, Deque, Optional, Protocol
+
+from . import sockopts
+
+if TYPE_CHECKING:
+    from .net import Net
+
+__all__ = ["Stream", "StreamHandler", "StreamClosed", "HIGH_WATER", "LOW_WATER", "TLS_CHUNK"]
+
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+TLS_CHUNK = 256 * 1024
+IOV_BATCH = 64  # pieces per sendmsg (far below any IOV_MAX)
+FLUSH_TIMEOUT_S = 2.0
+UNREAD_DISCARD_READS = 16  # before closing: unread input would make the kernel send RST
+
+# Stream states (plain ints: compared on every read and write).
+OPEN, CLOSING, LINGER, CLOSED = range(4)
+
+
+class StreamClosed(Exception):
+    """`write` on a stream that is closing, closed or lost."""
+
+
+class StreamHandler(Protocol):
+    """What a `Stream` tells its user, on the loop thread."""
+
+    def data_received(self, data: memoryview) -> None: ...
+
+    def eof_received(self) -> None: ...
+
+    def connection_lost(self, error: BaseException) -> None: ...
+
+    def pause_writing(self) -> None: ...
+
+    def resume_writing(self) -> None: ...
+
+
+class Stream:
+    """One connection's socket, driven by the loop; made by `Net.stream`, loop thread only."""
+
+    __slots__ = (
+        "_net",
+        "_loop",
+        "sock",
+        "_handler",
+        "_ssl",
+        "_state",
+        "_reading",
+        "_eof",
+        "_queue",
+        "buffered",
+        "_writing",
+        "_high",
+        "_low",
+        "_paused",
+        "_timer",
+        "_linger",
+        "_on_closed",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        net: "Net",
+        sock: Any,
+        handler: StreamHandler,
+        high_water: int = HIGH_WATER,
+        low_water: Optional[int] = None,
+    ) -> None:
+        self._net = net
+        self._loop = net.loop
+        self.sock = sock
+        self._handler: StreamHandler = handler
+        ssl = sys.modules.get("ssl")  # loaded already if this is a TLS socket
+        self._ssl: Any = ssl if ssl is not None and isinstance(sock, ssl.SSLSocket) else None
+        self._state = OPEN
+        self._reading = False
+        self._eof = False
+        self._queue: Deque[Any] = deque()
+        self.buffered = 0  # bytes accepted by `write` that the kernel has not taken (read-only)
+        self._writing = False
+        self._high = high_water
+        self._low = min(high_water, LOW_WATER if low_water is None else low_water)
+        self._paused = False
+        self._timer: Any = None
+        self._linger = 0.0
+        self._on_closed: Optional[Callable[[], None]] = None
+
+    def __repr__(self) -> str:
+        return "<Stream state=%d buffered=%d>" % (self._state, self.buffered)
+
+    @property
+    def closing(self) -> bool:
+        """True once `close`, `abort` or a lost connection ended the stream for its user."""
+        return self._state != OPEN
+
+    @property
+    def tls(self) -> bool:
+        return self._ssl is not None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def resume_reading(self) -> None:
+        """Deliver data again (also how reading starts)."""
+        if self._reading or self._state != OPEN or self._eof:
+            return
+        self._reading = True
+        self._loop.add_reader(self.sock, self._readable_tls if self._ssl else self._readable)
+        if self._ssl is not None and self.sock.pending():  # decrypted already: no readiness
+            self._loop.call_soon(self._readable_tls)
+
+    def pause_reading(self) -> None:
+        """Stop delivering data; the peer's sends block once the kernel's buffers fill."""
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self.sock)
+
+    def _readable(self) -> None:
+        try:
+            n = self.sock.recv_into(self._net.buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._lost(error)
+            return
+        if n:
+            self._handler.data_received(self._net.view[:n])
+        else:
+            self._eof_received()
+
+    def _readable_tls(self) -> None:
+        ssl, sock, net = self._ssl, self.sock, self._net
+        while self._reading:
+            try:
+                n = sock.recv_into(net.buffer)
+            except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+                return
+            except ssl.SSLWantWriteError:
+                return  # a renegotiation wants to write; the next readiness retries
+            except ssl.SSLZeroReturnError:
+                n = 0
+            except OSError as error:  # SSLError included (a ragged EOF among them)
+                self._lost(error)
+                return
+            if not n:
+                self._eof_received()
+                return
+            self._handler.data_received(net.view[:n])
+            if not sock.pending():
+                return
+
+    def _eof_received(self) -> None:
+        self.pause_reading()
+        self._eof = True
+        self._handler.eof_received()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, data: Any) -> None:
+        """Send `data` (bytes-like, byte items) in order; it must not change afterwards.
+        Raises `StreamClosed` once the stream is closing or lost."""
+        if self._state != OPEN:
+            raise StreamClosed("the stream is closed")
+        size = len(data)
+        if not size:
+            return
+        if self._queue:
+            self._queue.append(data)
+            self.buffered += size
+        else:
+            try:
+                if self._ssl is None:  # `_send` inlined: the common case, once per message
+                    try:
+                        sent = self.sock.send(data)
+                    except (BlockingIOError, InterruptedError):
+                        sent = 0
+                else:
+                    sent = self._send(data)
+            except OSError as error:
+                self._broken(error)
+                raise StreamClosed("connection lost: %s" % (error,)) from None
+            if sent == size:
+                return
+            self._queue.append(memoryview(data)[sent:] if sent else data)
+            self.buffered += size - sent
+            self._writing = True
+            self._loop.add_writer(self.sock, self._writable)
+        if not self._paused and self.buffered > self._high:
+            self._paused = True
+            self._handler.pause_writing()
+
+    def watch_drain(self) -> bool:
+        """Have `handler.resume_writing()` called once `buffered` is back at the low
+        watermark; False (and no call) if it is there already."""
+        if self._state != OPEN or self.buffered <= self._low:
+            return False
+        self._paused = True
+        return True
+
+    def _send(self, data: Any) -> int:
+        """One non-blocking send; 0 when the kernel (or OpenSSL) wants us to wait."""
+        ssl = self._ssl
+        try:
+            if ssl is not None:
+                return int(self.sock.send(data[:TLS_CHUNK]))
+            return int(self.sock.send(data))
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as error:
+            if ssl is not None and isinstance(error, (ssl.SSLWantWriteError, ssl.SSLWantReadError)):
+                return 0
+            raise
+
+    def _writable(self) -> None:
+        queue = self._queue
+        multi = self._ssl is None and hasattr(self.sock, "sendmsg")
+        while queue:
+            try:
+                if multi and len(queue) > 1:
+                    try:
+                        sent = self.sock.sendmsg(list(islice(queue, IOV_BATCH)))
+                    except (BlockingIOError, InterruptedError):
+                        sent = 0
+                else:
+                    sent = self._send(queue[0])
+            except OSError as error:
+                self._broken(error)
+                return
+            if not sent:
+                break
+            self.buffered -= sent
+            while sent:
+                head = queue[0]
+                length = len(head)
+                if sent < length:
+                    queue[0] = (head if isinstance(head, memoryview) else memoryview(head))[sent:]
+                    break
+                queue.popleft()
+                sent -= length
+        if not queue:
+            self._writing = False
+            self._loop.remove_writer(self.sock)
+            if self._state == CLOSING:
+                self._flushed()
+                return
+        if self._paused and self.buffered <= self._low and self._state == OPEN:
+            self._paused = False
+            self._handler.resume_writing()
+
+    def _broken(self, error: OSError) -> None:
+        """A write failed: drop the queue; the handler hears of it from the next pass."""
+        self._queue.clear()
+        self.buffered = 0
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self.sock)
+        self._loop.call_soon(self._lost, error)
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def close(
+        self,
+        timeout: float = FLUSH_TIMEOUT_S,
+        linger: float = 0.0,
+        on_closed: Optional[Callable[[], None]] = None,
+    ) -> None:
+        """Flush, then close (or linger); `on_closed()` follows. No-op unless open."""
+        if self._state != OPEN:
+            return
+        self._state = CLOSING
+        self._linger = linger
+        self._on_closed = on_closed
+        self.pause_reading()
+        if self._queue:
+            self._timer = self._loop.call_later(timeout, self._flush_timed_out)
+        else:
+            self._loop.call_soon(self._flushed)
+
+    def _flushed(self) -> None:
+        if self._state != CLOSING:
+            return
+        self._cancel_timer()
+        if self._linger > 0 and not self._eof:
+            self._state = LINGER
+            self._loop.add_reader(self.sock, self._linger_readable)
+            self._timer = self._loop.call_later(self._linger, self._closed)
+            return
+        self._discard_unread()
+        self._closed()
+
+    def _flush_timed_out(self) -> None:
+        self._timer = None
+        sockopts.set_abortive(self.sock)  # what is still queued will never arrive: say so
+        self._closed()
+
+    def _linger_readable(self) -> None:
+        try:
+            n = self.sock.recv_into(self._net.buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:  # a reset (or a TLS error) ends the linger as EOF does
+            ssl = self._ssl
+            if ssl is not None and isinstance(error, ssl.SSLWantReadError):
+                return  # part of a TLS record: wait for the rest
+            n = 0
+        if not n:
+            self._closed()
+
+    def _discard_unread(self) -> None:
+        """Read what already arrived: closing with unread input would reset the connection,
+        and the peer could lose the data just flushed."""
+        try:
+            for _ in range(UNREAD_DISCARD_READS):
+                if not self.sock.recv_into(self._net.buffer):
+                    return
+        except (OSError, ValueError):
+            return
+
+    def _closed(self) -> None:
+        on_closed, self._on_closed = self._on_closed, None
+        self._release()
+        if on_closed is not None:
+            on_closed()
+
+    def _lost(self, error: BaseException) -> None:
+        state = self._state
+        if state == CLOSED:
+            return
+        if state != OPEN:  # closing already: the close is over, if not gracefully
+            self._closed()
+            return
+        self._release()
+        self._handler.connection_lost(error)
+
+    def abort(self) -> None:
+        """Reset the connection now (RST); nothing is called afterwards. Idempotent."""
+        if self._state == CLOSED:
+            return
+        self._on_closed = None
+        sockopts.set_abortive(self.sock)
+        self._release()
+
+    def close_now(self) -> None:
+        """Close the socket now, without flushing (the kernel still sends what it holds, then
+        FIN); nothing is called afterwards. Idempotent."""
+        self._on_closed = None
+        self._release()
+
+    def _release(self) -> None:
+        """Forget the socket: timers, watchers, fd. Idempotent."""
+        if self._state == CLOSED:
+            return
+        self._state = CLOSED
+        self._cancel_timer()
+        sock, loop = self.sock, self._loop
+        if not loop.closed:
+            loop.remove_reader(sock)
+            loop.remove_writer(sock)
+        self._reading = self._writing = False
+        self._queue.clear()
+        self.buffered = 0
+        try:
+            sock.close()
+        except OSError:
+            pass
+        self._net._forget_stream(self)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,1 @@
+from tests.net.support import loop_thread, net  # noqa: F401  (fixtures)
