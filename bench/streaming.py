@@ -1,0 +1,347 @@
+"""Benchmark: streamed responses, ftcore's iterators against the usual Python clients.
+
+    python bench/streaming.py              # both workloads (about a minute)
+    python bench/streaming.py --quick      # fewer rounds, a smaller text body
+
+Workloads (goals from issue 14):
+
+* 100,000 Server-Sent Events of about 100 B each (one chunked response) read through
+  `task.iter_events()`, against httpx + httpx-sse (`connect_sse(...).iter_sse()`, goal
+  >= 1.5x) and aiohttp + aiohttp-sse-client (`EventSource`, goal >= 1.0x);
+* a 1 GiB UTF-8 text body (multi-byte characters included) through `task.iter_text()`,
+  against urllib3's `stream()` with an incremental decoder (goal >= 0.8x).
+
+A small HTTP server runs in its own process. Every measurement runs in a fresh child process
+(so its peak RSS is its own: VmHWM minus the RSS before the request), the contenders
+alternate round after round, and the table gives medians of events/s or MiB/s, the ratio of
+ftcore to each contender, and the RSS each one grew by. Contenders whose packages are not
+installed are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/http.py would shadow the stdlib's http package (urllib3 imports it): keep bench/ off.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import codecs  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
+
+EVENTS = 100_000
+TEXT_BYTES = 2**30
+TEXT_BLOCK = ("ftcore streams text: 流式输出不会乱码 😀 — every byte in order.\n" * 16384).encode()
+CHUNK = 64 * 1024  # the server's chunk size for the SSE stream
+
+
+def sse_body(count: int) -> bytes:
+    """`count` events of about 100 bytes: an id, and a JSON token as an LLM sends it."""
+    event = 'id: %07d\ndata: {"token": "%s", "index": %d}\n\n'
+    return b"".join(
+        (event % (i, "t" * (58 - len(str(i))), i)).encode("ascii") for i in range(count)
+    )
+
+
+# -- the server (its own process) ---------------------------------------------------------------
+
+
+def serve(port: int) -> None:
+    """Thread-per-connection HTTP/1.1: /sse (chunked SSE), /text?bytes=N (text/plain)."""
+    body = sse_body(EVENTS)
+    chunked = (
+        b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + CHUNK]), body[i : i + CHUNK])
+            for i in range(0, len(body), CHUNK)
+        )
+        + b"0\r\n\r\n"
+    )
+    block = memoryview(TEXT_BLOCK)
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                target = head.split(b" ", 2)[1]
+                if target.startswith(b"/sse"):
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                        b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked
+                    )
+                    continue
+                size = int(target.partition(b"bytes=")[2] or len(TEXT_BLOCK))
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    b"Content-Length: %d\r\n\r\n" % size
+                )
+                while size:
+                    piece = block[: min(size, len(block))]
+                    conn.sendall(piece)
+                    size -= len(piece)
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise SystemExit("the benchmark server did not start")
+
+
+# -- contenders (each run in a fresh child) ------------------------------------------------------
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def ft_events(url: str) -> int:
+    import ftcore
+
+    with ftcore.Runtime(entrypoints=False) as rt:
+        rt.request(url=url.replace("/sse", "/text?bytes=2")).result(10)  # warm: the transport
+        return measured(
+            lambda: sum(
+                1 for _ in rt.request(url=url, enableChunked=True, timeout=600000).iter_events()
+            )
+        )
+
+
+def httpx_events(url: str) -> int:
+    import httpx
+    from httpx_sse import connect_sse
+
+    with httpx.Client(timeout=600) as client:
+        client.get(url.replace("/sse", "/text?bytes=2"))
+
+        def run() -> int:
+            with connect_sse(client, "GET", url) as source:
+                return sum(1 for _ in source.iter_sse())
+
+        return measured(run)
+
+
+def aiohttp_events(url: str) -> int:
+    import asyncio
+
+    import aiohttp
+    from aiohttp_sse_client import client as sse_client
+
+    async def main() -> int:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url.replace("/sse", "/text?bytes=2")) as warm:
+                await warm.read()
+
+            async def run() -> int:
+                count = 0
+                async with sse_client.EventSource(url, session=session) as source:
+                    async for _ in source:
+                        count += 1
+                        if count == EVENTS:  # it would reconnect at the end of the stream
+                            break
+                return count
+
+            return await measured_async(run)
+
+    return asyncio.run(main())
+
+
+def ft_text(url: str) -> int:
+    import ftcore
+
+    with ftcore.Runtime(entrypoints=False) as rt:
+        rt.request(url=url.split("?")[0] + "?bytes=2").result(10)
+
+        def run() -> int:
+            task = rt.request(url=url, enableChunked=True, timeout=600000)
+            return sum(map(len, task.iter_text()))
+
+        return measured(run)
+
+
+def urllib3_text(url: str) -> int:
+    import urllib3
+
+    pm = urllib3.PoolManager()
+    pm.request("GET", url.split("?")[0] + "?bytes=2")
+
+    def run() -> int:
+        response = pm.request("GET", url, preload_content=False)
+        decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        total = sum(len(decode(chunk)) for chunk in response.stream(256 * 1024))
+        total += len(decode(b"", True))
+        response.release_conn()
+        return total
+
+    return measured(run)
+
+
+RESULT: Dict[str, Any] = {}
+
+
+def measured(run: Callable[[], int]) -> int:
+    base = rss()
+    started = time.perf_counter()
+    count = run()
+    RESULT.update(seconds=time.perf_counter() - started, count=count, rss=peak_rss() - base)
+    return count
+
+
+async def measured_async(run: Callable[[], Any]) -> int:
+    base = rss()
+    started = time.perf_counter()
+    count = await run()
+    RESULT.update(seconds=time.perf_counter() - started, count=count, rss=peak_rss() - base)
+    return int(count)
+
+
+CONTENDERS: Dict[str, Tuple[str, Callable[[str], int], Tuple[str, ...]]] = {
+    "ft_events": ("ftcore iter_events()", ft_events, ()),
+    "httpx_events": ("httpx + httpx-sse", httpx_events, ("httpx", "httpx_sse")),
+    "aiohttp_events": (
+        "aiohttp + aiohttp-sse-client",
+        aiohttp_events,
+        ("aiohttp", "aiohttp_sse_client"),
+    ),
+    "ft_text": ("ftcore iter_text()", ft_text, ()),
+    "urllib3_text": ("urllib3 stream() + decoder", urllib3_text, ("urllib3",)),
+}
+
+
+def child(name: str, url: str) -> None:
+    CONTENDERS[name][1](url)
+    print(json.dumps(RESULT))
+
+
+def installed(modules: Tuple[str, ...]) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
+def run_child(name: str, url: str) -> Dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", name, url],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def workload(title: str, url: str, names: List[str], rounds: int, unit: str, scale: float) -> None:
+    runnable = [n for n in names if installed(CONTENDERS[n][2])]
+    results: Dict[str, List[Dict[str, float]]] = {n: [] for n in runnable}
+    for round_no in range(rounds):
+        for name in runnable if round_no % 2 == 0 else runnable[::-1]:
+            results[name].append(run_child(name, url))
+    print("\n%s (median of %d rounds)" % (title, rounds))
+    print("  %-34s %14s %10s %12s" % ("contender", unit, "ft ratio", "RSS growth"))
+    ours = None
+    for name in names:
+        label = CONTENDERS[name][0]
+        if name not in results:
+            print("  %-34s %14s" % (label, "skipped (not installed)"))
+            continue
+        rates = [r["count"] / r["seconds"] / scale for r in results[name]]
+        speed = statistics.median(rates)
+        growth = statistics.median(r["rss"] for r in results[name]) / 2**20
+        if ours is None:
+            ours = speed
+        ratio = ours / speed if speed else float("nan")
+        print("  %-34s %14.1f %9.2fx %9.1f MiB" % (label, speed, ratio, growth))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="3 rounds, a 256 MiB text body")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("NAME", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    if args.child:
+        child(*args.child)
+        return
+    port = free_port()
+    server: Optional[subprocess.Popen] = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)]
+    )
+    try:
+        wait_listening(port)
+        base = "http://127.0.0.1:%d" % port
+        rounds = 3 if args.quick else 5
+        text_bytes = TEXT_BYTES // 4 if args.quick else TEXT_BYTES
+        print("Python %s, %d CPUs" % (sys.version.split()[0], os.cpu_count() or 0))
+        workload(
+            "%d SSE events of ~100 B, events/s" % EVENTS,
+            base + "/sse",
+            ["ft_events", "httpx_events", "aiohttp_events"],
+            rounds,
+            "events/s",
+            1.0,
+        )
+        workload(
+            "%d MiB of UTF-8 text, MiB/s (characters decoded per second, as MiB)"
+            % (text_bytes // 2**20),
+            base + "/text?bytes=%d" % text_bytes,
+            ["ft_text", "urllib3_text"],
+            rounds,
+            "MiB/s",
+            2**20 * (len(TEXT_BLOCK.decode()) / len(TEXT_BLOCK)),
+        )
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
