@@ -62,7 +62,9 @@ class FileWriter:
 
     `write` runs on the transport thread, `finish` and `discard` on the loop thread; a lock
     keeps `discard` from closing the descriptor under a write in progress (a closed and
-    reused fd number would otherwise receive the rest of the body).
+    reused fd number would otherwise receive the rest of the body). The progress report is
+    made after the lock is released: when the transport's thread is the loop, it runs the
+    listeners there and then, and one of them may abort the task, which discards the file.
     """
 
     def __init__(
@@ -85,26 +87,33 @@ class FileWriter:
 
     def write(self, chunk: Any) -> None:
         with self._lock:
-            fd = self._fd
-            if fd is None:
-                raise FtError(Errno.ABORT)
-            size = len(chunk)
-            written = self.written + size
-            if written > self.limit:
-                raise FtError(Errno.FILE_TOO_LARGE)
-            try:
-                done = os.write(fd, chunk)
-                if done != size:
-                    view = memoryview(chunk)[done:]
-                    while view:
-                        view = view[os.write(fd, view) :]
-            except OSError as error:
-                raise FtError(Errno.FILE_WRITE, "file write error: %s" % error.strerror) from None
-            self.written = written
-            if written >= self._mark:
-                self._next_mark()
+            percent = self._write(chunk)
+            written = self.written
+        if percent is not None:
+            self._progress(percent, written)
 
-    def _next_mark(self) -> None:
+    def _write(self, chunk: Any) -> Optional[int]:
+        """Under the lock: write `chunk` whole; the percent to report, if a mark was passed."""
+        fd = self._fd
+        if fd is None:
+            raise FtError(Errno.ABORT)
+        size = len(chunk)
+        written = self.written + size
+        if written > self.limit:
+            raise FtError(Errno.FILE_TOO_LARGE)
+        try:
+            done = os.write(fd, chunk)
+            if done != size:
+                view = memoryview(chunk)[done:]
+                while view:
+                    view = view[os.write(fd, view) :]
+        except OSError as error:
+            raise FtError(Errno.FILE_WRITE, "file write error: %s" % error.strerror) from None
+        self.written = written
+        return self._next_mark() if written >= self._mark else None
+
+    def _next_mark(self) -> Optional[int]:
+        """Move the mark past `written`; the new percent if it is one to report."""
         written, expected = self.written, self.expected
         if expected:
             percent = min(99, written * 100 // expected)
@@ -112,9 +121,10 @@ class FileWriter:
         else:
             percent = 0
             self._mark = (written // UNKNOWN_LENGTH_STEP + 1) * UNKNOWN_LENGTH_STEP
-        if percent != self.percent or not expected:
-            self.percent = percent
-            self._progress(percent, written)
+        if percent == self.percent and expected:
+            return None
+        self.percent = percent
+        return percent
 
     def finish(self) -> None:
         """Close the file (the body is complete); raise `FtError` 603302 if that fails."""
@@ -246,11 +256,16 @@ class DownloadTask(HttpTaskBase):
 
     def _completed(
         self, status: int, headers: List[Tuple[str, str]], profile: Any
-    ) -> Dict[str, Any]:
+    ) -> Optional[Dict[str, Any]]:
         writer = self._writer
         if writer is None:  # defensive: headers were never seen
             raise FtError(Errno.FILE_WRITE, "file write error: no file")
         writer.finish()
+        # The 100 comes before the file is put in place: a listener that aborts on it has the
+        # task fail with no file left behind (the abort discarded the written one).
+        self._emit_progress(100, writer.written, writer.expected, final=True)
+        if self._state in ENDED:
+            return None
         path = writer.path
         if self._destination is not None:
             try:
@@ -263,7 +278,6 @@ class DownloadTask(HttpTaskBase):
         else:
             self._writer = None
             key, value = "tempFilePath", path
-        self._emit_progress(100, writer.written, writer.expected, final=True)
         return {
             key: value,
             "statusCode": status,

@@ -15,6 +15,17 @@ longer current, or after the task ended (abort, timeout), is dropped.
 
 Timeout. The deadline counts from the moment the loop starts the task (the call, in practice),
 so time spent queued for a `maxConcurrent.http` slot and every redirect hop count, as in WeChat.
+
+Stale keep-alive connections (API.md §11). A server may close an idle keep-alive connection
+just as a request goes out on it. The core owns the rule, so every transport gets it: when the
+transport reports a failure with errno 600015 (EOF or reset) on a reused connection before any
+byte of the response arrived (the facts of `HttpSink.error`), the same request is sent again,
+once per task, on a new connection (`HttpRequest.fresh_connection`), for every method: a bytes
+body is sent again, a streamed one (uploadFile's file) is read again from its first byte. A
+body that cannot be replayed (a one-shot iterator) is never retried. The success result then
+carries `exception: {"retryCount": 1, "reasons": [{"errno", "errMsg"}]}` and `profile`
+describes the new connection. Upload progress never goes backwards: the retried attempt's
+bytes are reported only once they pass the furthest point already reported (`_HopSink.sent`).
 """
 
 from __future__ import annotations
@@ -23,12 +34,14 @@ import math
 import re
 import threading
 import time
-import weakref
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .._core.listeners import event_methods
-from .._core.state import ENDED, State
+from .._core.slots import Claim
+from .._core.stash import StashKey
+from .._core.state import ENDED, Event
 from .._core.task import Task, logger
 from ..errors import Errno, FtError
 from ..transports import HttpRequest, TlsSettings
@@ -117,21 +130,32 @@ class _HopSink:
     a transport need not synchronise with `abort()`.
     """
 
-    __slots__ = ("task", "final", "closed", "acked", "body_lock", "__weakref__")
+    __slots__ = ("task", "final", "closed", "heard", "written", "acked", "body_lock", "__weakref__")
 
     def __init__(self, task: "HttpTaskBase") -> None:
         self.task = task
         self.final = True
         self.closed = False
+        self.heard = False  # the transport reported the response head
+        self.written = 0  # request body bytes this exchange wrote
         # Set by the loop once `_headers_received` ran (or the hop ended): gated bodies wait.
         self.acked = threading.Event() if task._gate_body else None
-        self.body_lock = threading.RLock()  # close() may run inside body() on the loop thread
+        self.body_lock = threading.Lock()  # a transport thread's body() against close()
 
     def sent(self, nbytes: int) -> None:
-        if not self.closed:
-            self.task._sent(nbytes)
+        """Only bytes past what the hop already reported reach the task: the exchange retried
+        after a stale connection sends the body again from its start."""
+        if self.closed:
+            return
+        self.written += nbytes
+        task = self.task
+        beyond = self.written - task._body_reported
+        if beyond > 0:
+            task._body_reported += beyond
+            task._sent(beyond)
 
     def headers(self, status: int, headers: List["Header"], info: Dict[str, Any]) -> None:
+        self.heard = True
         self.final = not self.task._is_redirect(status, headers)
         self.task._post(self, self.task._on_headers, status, headers, info)
 
@@ -146,21 +170,29 @@ class _HopSink:
                 self.task._post(self, self.task._receive_body, bytes(chunk))  # for the next
                 return  # loop pass, and so does this piece, after them
             acked.wait()
+        if self.task._loop.in_loop_thread():
+            # No lock here: close() runs on this thread too, so nothing races it, and the
+            # piece may run listeners at once (progress) that abort the task, closing the sink.
+            self._receive(chunk)
+            return
         with self.body_lock:
-            if self.closed:
-                raise _SinkClosed()
-            try:
-                self.task._receive_body(chunk)
-            except FtError as error:
-                self.closed = True
-                self.task._post(self, self.task._on_error, error, force=True)
-                raise _SinkClosed() from None
+            self._receive(chunk)
+
+    def _receive(self, chunk: Any) -> None:
+        if self.closed:
+            raise _SinkClosed()
+        try:
+            self.task._receive_body(chunk)
+        except FtError as error:
+            self.closed = True
+            self.task._post(self, self.task._on_error, error, force=True)
+            raise _SinkClosed() from None
 
     def end(self, info: Dict[str, Any]) -> None:
         self.task._post(self, self.task._on_end, info)
 
-    def error(self, error: Exception) -> None:
-        self.task._post(self, self.task._on_error, error)
+    def error(self, error: Exception, info: Optional[Dict[str, Any]] = None) -> None:
+        self.task._post(self, self.task._on_error, error, info)
 
     def close(self) -> None:
         """Loop thread: nothing more from this hop reaches the task."""
@@ -198,8 +230,10 @@ class HttpTaskBase(Task):
     * `_receive_body(chunk)` [transport]: final hop only; `chunk` may be a reused memoryview
       (copy what you keep); may raise `FtError`: the exchange is dropped and the task fails.
       Use `_call_on_loop(fn, *args)` to run anything on the loop, in order with the hop's events.
-    * `_sent(nbytes)` [transport]: request body bytes that left (upload progress).
-    * `_completed(status, headers, profile) -> dict` [loop]: the success dict without errMsg.
+    * `_sent(nbytes)` [transport]: request body bytes that left (upload progress); never
+      more than the body in total per hop, even when the exchange was retried.
+    * `_completed(status, headers, profile) -> dict` [loop]: the success dict without errMsg,
+      or None when a listener it ran (download's last progress) ended the task meanwhile.
     * `_discard()` [loop]: the task failed (error, abort, timeout): drop partial state. Runs
       after the exchange was dropped and before fail/complete are called.
 
@@ -221,8 +255,7 @@ class HttpTaskBase(Task):
         self._sink: Optional[_HopSink] = None
         self._timer: Any = None
         self._deadline = math.inf
-        self._slot = ""  # "" none, "waiting", "held"
-        self._slot_start: Optional[Callable[[], None]] = None
+        self._slot: Optional[Claim] = None  # from the start until released
         self._mode = "follow"
         self._hops = 0
         self._fetch_start = 0.0
@@ -237,6 +270,8 @@ class HttpTaskBase(Task):
         self._inbox_lock = threading.Lock()
         self._inbox_scheduled = False
         self._starting = False
+        self._body_reported = 0  # request body bytes of this hop reported to `_sent`
+        self._retried: List[FtError] = []  # why the request was sent again (at most once)
 
     # -- subclass interface ---------------------------------------------------------------------
 
@@ -257,7 +292,7 @@ class HttpTaskBase(Task):
 
     def _completed(
         self, status: int, headers: List["Header"], profile: Dict[str, Any]
-    ) -> Dict[str, Any]:
+    ) -> Optional[Dict[str, Any]]:
         raise NotImplementedError
 
     def _discard(self) -> None:
@@ -291,19 +326,23 @@ class HttpTaskBase(Task):
             self._deadline = self._loop.time() + timeout
             self._timer = self._loop.call_later(timeout, self._on_timeout)
         self._runtime._observe(self, "started", options)
-        self._slot = "waiting"
-        self._slot_start = self._slot_acquired
-        runtime.http_slots.acquire(self._slot_start)
+        self._slot = Claim(runtime.http_slots, self._slot_acquired)
+        self._slot.take()
 
     def _slot_acquired(self) -> None:
-        if self._state in ENDED:  # cannot happen (withdrawn on end), but never leak a slot
-            self._runtime.http_slots.release()
+        if self._state in ENDED:  # an observer of "started" aborted it: give the slot back
+            self._settle_timers()
             return
-        self._slot = "held"
         assert self._request is not None
         self._send(self._request)
 
     def _send(self, request: HttpRequest) -> None:
+        """Start a hop (the first request, or a redirect's)."""
+        self._body_reported = 0
+        self._dispatch(request)
+
+    def _dispatch(self, request: HttpRequest) -> None:
+        """Hand `request` to the transport with a new sink (a hop, or its retry)."""
         if self._deadline != math.inf:
             request.timeout = max(0.0, self._deadline - self._loop.time())
         self._request = request
@@ -348,7 +387,7 @@ class HttpTaskBase(Task):
             self._handle(sink, fn, args)
 
     def _handle(self, sink: _HopSink, fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
-        if sink is not self._sink or self._settled:
+        if sink is not self._sink or self._state in ENDED:
             return
         try:
             fn(*args)
@@ -375,7 +414,7 @@ class HttpTaskBase(Task):
             "HeadersReceived",
             {"header": dict(header), "statusCode": status, "cookies": list(cookies)},
         )
-        if self._settled:  # a listener aborted the task
+        if self._state in ENDED:  # a listener aborted the task
             return
         try:
             self._headers_received(status, headers)
@@ -396,12 +435,52 @@ class HttpTaskBase(Task):
             info = dict(self._header_info, **info)
         profile = self._profile(info)
         res = self._completed(self._status, self._headers, profile)
+        if res is None:  # a listener of the last event (download's 100) ended the task
+            return
+        if self._retried:
+            res["exception"] = {
+                "retryCount": len(self._retried),
+                "reasons": [
+                    {"errno": reason.errno, "errMsg": reason.for_api(self.api).errMsg}
+                    for reason in self._retried
+                ],
+            }
         self._succeed(res)
 
-    def _on_error(self, error: Exception) -> None:
+    def _on_error(self, error: Exception, info: Optional[Dict[str, Any]] = None) -> None:
         if not isinstance(error, FtError):
             error = FtError(Errno.NETWORK, "network error: %s" % (error,))
+        if info is not None and self._stale(error, info):
+            self._retry(error)
+            return
         self._fail(error)
+
+    # -- stale keep-alive connections ---------------------------------------------------------
+
+    def _stale(self, error: FtError, info: Dict[str, Any]) -> bool:
+        """Whether the failed exchange hit a keep-alive connection the server had closed:
+        reused, not a byte of the response (the transport's count, and no head reported),
+        an EOF or a reset; retried once per task, and only with a body that can be replayed."""
+        sink, request = self._sink, self._request
+        return (
+            not self._retried
+            and error.errno == Errno.CONNECTION_RESET
+            and info.get("socketReused") is True
+            and info.get("receivedBytedCount") == 0
+            and sink is not None
+            and not sink.heard
+            and request is not None
+            and _replayable(request.body)
+        )
+
+    def _retry(self, error: FtError) -> None:
+        """Send the request again on a new connection; the hop's progress carries on."""
+        request, sink = self._request, self._sink
+        assert request is not None and sink is not None
+        self._retried.append(error)
+        sink.close()
+        self._exchange = None
+        self._dispatch(replace(request, fresh_connection=True))
 
     def _on_timeout(self) -> None:
         self._timer = None
@@ -457,11 +536,9 @@ class HttpTaskBase(Task):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        slot, self._slot = self._slot, ""
-        if slot == "waiting" and self._slot_start is not None:
-            self._runtime.http_slots.withdraw(self._slot_start)
-        elif slot == "held":
-            self._runtime.http_slots.release()
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
 
     def _teardown(self) -> None:
         """Drop the exchange, the hop, the timer and the slot; then `_discard()`."""
@@ -483,10 +560,10 @@ class HttpTaskBase(Task):
     def _cancel(self) -> None:
         self._teardown()
 
-    def _fail(self, error: FtError, end: State = State.FAILED) -> None:
+    def _fail(self, error: FtError, event: Event = Event.FAIL) -> None:
         if self._state not in ENDED:
             self._teardown()
-        super()._fail(error, end)
+        super()._fail(error, event)
 
     # -- profile --------------------------------------------------------------------------------
 
@@ -519,15 +596,22 @@ class HttpTaskBase(Task):
         }
 
 
-_TLS_OF: "weakref.WeakKeyDictionary[Runtime, TlsSettings]" = weakref.WeakKeyDictionary()
+def _replayable(body: Any) -> bool:
+    """Whether `body` can be sent again from its start: bytes, or an iterable that makes a new
+    iterator each time (uploadFile's body re-reads its file), not a one-shot iterator."""
+    if body is None or isinstance(body, (bytes, bytearray, memoryview)):
+        return True
+    return iter(body) is not body
+
+
+_TLS: "StashKey[TlsSettings]" = StashKey()
 
 
 def _tls_of(runtime: "Runtime") -> TlsSettings:
-    """The runtime's `config["tls"]` as a TlsSettings, made once per runtime."""
-    try:
-        return _TLS_OF[runtime]
-    except KeyError:
+    """The runtime's `config["tls"]` as a TlsSettings, made once per runtime (in its stash)."""
+    settings = runtime.stash.get(_TLS)
+    if settings is None:
         tls = runtime.config["tls"]
         settings = TlsSettings(verify=tls.get("verify", True), cafile=tls.get("cafile"))
-        _TLS_OF[runtime] = settings
-        return settings
+        settings = runtime.stash.setdefault(_TLS, settings)
+    return settings

@@ -6,7 +6,10 @@ file resolves inside the sandbox (603303), exists (603304) and is a readable reg
 seen then; the file is opened when the task gets its `maxConcurrent.http` slot (`_send`), still
 before any connection: gone by then fails with 603304, a different size with 600010. While
 sending, a file that shrinks or grows fails the task before the body's last bytes (600010).
-Progress counts the whole request body, from the bytes the transport reports as sent.
+Progress counts the whole request body, from the bytes the transport reports as written: it
+reaches 100 only once all of them were, and stays below when the server refused the rest of the
+body with an early error answer (the task still succeeds with that response). The result
+carries `profile`, as downloadFile's does.
 """
 
 from __future__ import annotations
@@ -147,16 +150,14 @@ class UploadTask(HttpTaskBase):
     def _completed(
         self, status: int, headers: List[Tuple[str, str]], profile: Any
     ) -> Dict[str, Any]:
-        self._close_body()
-        if self._percent != 100:  # a server that answered before reading the whole body
-            self._emit_progress(100, self._total)
-            self._percent = 100
+        self._close_body()  # progress stays below 100 when the server refused part of the body
         data = b"".join(self._parts)
         self._parts = []
         return {
             "data": _text(data, headers),
             "statusCode": status,
             "header": header_dict(headers)[0],
+            "profile": profile,
         }
 
     def _receive_body(self, chunk: Any) -> None:

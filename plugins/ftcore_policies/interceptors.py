@@ -1,20 +1,19 @@
 """Interceptors (uni-app's model) on the policy hooks: `invoke` before a task, result hooks after.
 
-The global interceptor (`addInterceptor(None, ...)`) runs before the API's own.
+The global interceptor (`addInterceptor(None, ...)`) runs before the API's own. The hooks
+come from `Runtime.interceptors_for`, a copy: no lock is held while they run.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 from ftcore import Errno, FtError, hookimpl
-
-Hooks = Dict[str, Callable[..., Any]]
 
 
 @hookimpl(tryfirst=True)
 def ftcore_options_prepare(runtime: Any, api: str, options: Dict[str, Any]) -> None:
-    for hooks in _interceptors(runtime, api):
+    for hooks in runtime.interceptors_for(api):
         invoke = hooks.get("invoke")
         if invoke is None:
             continue
@@ -31,7 +30,7 @@ def ftcore_result_rewrite(
     runtime: Any, api: str, res: Dict[str, Any], ok: bool
 ) -> Optional[Dict[str, Any]]:
     original = res
-    for hooks in _interceptors(runtime, api):
+    for hooks in runtime.interceptors_for(api):
         for name in ("success" if ok else "fail", "complete"):
             hook = hooks.get(name)
             if hook is not None:
@@ -40,10 +39,3 @@ def ftcore_result_rewrite(
                     res = replaced
     return None if res is original else res
 
-
-def _interceptors(runtime: Any, api: str) -> Iterator[Hooks]:
-    if not runtime.interceptors:  # the usual case, checked without the lock: twice per task
-        return iter(())
-    with runtime._lock:
-        chosen = [runtime.interceptors.get(key) for key in (None, api)]
-    return (hooks for hooks in chosen if hooks)

@@ -1,5 +1,5 @@
 """What a failed dial or socket read means for the user: the errno and reason of a urllib3,
-socket or ssl error. (Malformed responses are FtErrors of `h1` already.)"""
+socket or ssl error. (A malformed response is an `h1.H1ProtocolError`, which carries its own.)"""
 
 from __future__ import annotations
 

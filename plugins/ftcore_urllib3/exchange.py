@@ -6,8 +6,21 @@ written as the kernel takes them, the response is parsed by `h1.ResponseParser` 
 and the sink hears each event at once, without a thread hop. A keep-alive connection goes back
 to its pool before the sink hears `end`, so the next request of a sequence reuses it.
 
+A server may answer before it has read the whole body (RFC 9112 section 9.5; curl does the
+same): after an early error status (400 and up), or a response announcing that the server
+closes the connection, the rest of the body is not sent, the exchange settles with that
+response and the connection is never reused; after any other early answer the body is sent in
+full first, and the exchange settles only then (it fails if the server goes away before).
+`sink.sent` hears the body bytes the kernel took, as they leave.
+
+Flow control (`ftcore.transports.PausableHttpExchange`): `pause_reading()` takes the socket's
+reader off the loop while a streaming consumer lags, `resume_reading()` puts it back.
+
 Abort (loop thread) closes the connection at once; a connection whose exchange did not end
-cleanly (abort, error, a body the server did not wait for) is never reused.
+cleanly (abort, error, a body the server refused) is never reused. A failure reports what
+the core's stale-connection retry needs: whether the connection was reused and how many
+response bytes arrived (`ftcore.transports.HttpSink.error`); a request the core marks
+`fresh_connection` never takes a pooled connection.
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ from ftcore.transports import HttpRequest, HttpSink
 
 from .decoding import Decoder, make_decoder
 from .errors import map_error
-from .h1 import Data, End, Head, ResponseParser, request_head
+from .h1 import Data, End, H1ProtocolError, Head, ResponseParser, request_head
 
 if TYPE_CHECKING:
     from .transport import Urllib3Transport
@@ -31,6 +44,7 @@ __all__ = ["Exchange", "now_ms"]
 
 TLS_CHUNK = 16 * 1024  # one TLS record: a retried SSL write must offer the same bytes again
 SMALL_BODY = 64 * 1024  # a body this small goes out in the same send as the head
+BODY_NOT_SENT = "connection reset: closed by the server before the request body was sent"
 
 
 def now_ms() -> float:
@@ -53,16 +67,20 @@ class Exchange:
         "done",
         "dialing",
         "dial_handle",
+        "route",
         "_target",
         "_host",
         "_tls",
         "_out",
         "_body",
-        "_sent",
-        "_whole",
-        "_in_flight",
+        "_head_left",
+        "_written",
         "_body_done",
+        "_body_stopped",
+        "_write_failed",
+        "_answered",
         "_reading",
+        "_paused",
         "_writing",
         "_parser",
         "_decoder",
@@ -89,16 +107,20 @@ class Exchange:
         self.done = False
         self.dialing = False
         self.dial_handle: Any = None  # a dup of the socket being dialled (for abort)
+        self.route: Any = None  # the transport's key of the pool (TLS settings, pool key)
         self._target = target
         self._host = host
         self._tls = False
         self._out: Deque[Any] = deque()
         self._body: Optional[Iterator[bytes]] = None
-        self._sent = 0
-        self._whole = 0  # a bytes body, reported as sent once all of it left
-        self._in_flight = 0  # the streamed body chunk being written
-        self._body_done = False
+        self._head_left = 0  # bytes of the request head not yet written
+        self._written = 0  # bytes of the request (head and body) the kernel took
+        self._body_done = False  # every byte of the request was written
+        self._body_stopped = False  # an early error answer: the rest of the body is not sent
+        self._write_failed = False  # a write failed: the read side tells what happened
+        self._answered = False  # the response is complete, the body is still being written
         self._reading = False
+        self._paused = False  # pause_reading(): the reader is off the loop until resumed
         self._writing = False
         self._parser = ResponseParser(request.method)
         self._decoder: Optional[Decoder] = None
@@ -106,8 +128,14 @@ class Exchange:
 
     # -- start ----------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        conn = self.conn = self.pool._get_conn()
+    def start(self, conn: Any = None) -> None:
+        """Run on `conn` (one the transport kept from the last exchange), or on one from the
+        pool."""
+        if conn is None:
+            conn = self.pool._get_conn()
+        self.conn = conn
+        if conn.sock is not None and self.request.fresh_connection:
+            conn.close()  # the core retries after a stale connection: never another pooled one
         if conn.sock is None:
             self.dialing = True
             self.transport.dial(self)
@@ -165,18 +193,18 @@ class Exchange:
             length,
             self.transport.user_agent,
         )
+        self._head_left = len(head)
         if not body:
             self._out.append(head)
         elif len(body) <= SMALL_BODY:
             self._out.append(head + bytes(body))
-            self._whole = len(body)
         else:
             self._out.append(head)
             self._out.append(memoryview(body))
-            self._whole = len(body)
         info["requestStart"] = now_ms()
         self._reading = True
-        self.transport.loop.add_reader(sock, self._readable)
+        self.transport.loop.add_reader(sock, self._readable)  # replaces an idle watcher in place
+        self.transport.taken(conn)
         self._write()
 
     def _write(self) -> None:
@@ -198,9 +226,12 @@ class Exchange:
                 except ssl.SSLWantReadError:
                     sent = 0
                 except OSError:  # the response, or the read error, will tell what happened
+                    self._write_failed = True
                     out.clear()
                     self._body = None
                     self._stop_writing()
+                    if self._answered:  # nothing more will come to tell it
+                        self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
                     return
                 if not sent:
                     if not self._writing:
@@ -211,17 +242,14 @@ class Exchange:
                     out[0] = (chunk if isinstance(chunk, memoryview) else memoryview(chunk))[sent:]
                 else:
                     out.popleft()
-            if self._in_flight:  # a body chunk left whole
-                self._report_sent(self._in_flight)
-                self._in_flight = 0
+                self._count_written(sent)
             if not self._pull():
                 break
         self._stop_writing()
         self._body_done = True
-        if self._whole:
-            self._report_sent(self._whole)
-            self._whole = 0
         self.info["requestEnd"] = now_ms()
+        if self._answered:  # the early answer waited for the rest of the body
+            self._finish()
 
     def _pull(self) -> bool:
         """Queue the next chunk of a streamed body; False when the body is complete."""
@@ -241,14 +269,31 @@ class Exchange:
             raise _Stopped() from None
         if chunk:
             self._out.append(chunk)
-            self._in_flight = len(chunk)
         return True
 
-    def _report_sent(self, nbytes: int) -> None:
-        self._sent += nbytes
+    def _count_written(self, nbytes: int) -> None:
+        """`nbytes` of the request left: the body's share goes to `sink.sent` at once, so
+        upload progress is the bytes actually written."""
+        self._written += nbytes
+        head = self._head_left
+        if head:
+            if nbytes <= head:
+                self._head_left = head - nbytes
+                return
+            self._head_left = 0
+            nbytes -= head
         self.sink.sent(nbytes)
         if self.done:  # a progress listener aborted the task
             raise _Stopped()
+
+    def _stop_body(self) -> None:
+        """The server refused the rest of the body (an early error status, or it closes the
+        connection): stop sending it (RFC 9112 section 9.5); the connection is never reused."""
+        self._body_stopped = True
+        self._out.clear()
+        self._body = None
+        self._stop_writing()
+        self.info["requestEnd"] = now_ms()
 
     def _stop_writing(self) -> None:
         if self._writing:
@@ -273,6 +318,7 @@ class Exchange:
                 self._fail(map_error(error))
                 return
             if n:
+                self._received += n
                 parser.feed(view[:n])
             else:
                 parser.feed_eof()
@@ -280,28 +326,59 @@ class Exchange:
                 self._process(parser)
             except _Stopped:
                 return
-            if self.done or not n or not (self._tls and sock.pending()):
+            if not n and self._answered:  # the server went away before taking the whole body
+                self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
                 return
+            if self.done or self._paused or not n or not (self._tls and sock.pending()):
+                return
+
+    def pause_reading(self) -> None:
+        """Loop thread: take the socket's reader off the loop (the kernel's receive buffer
+        fills, then the server's sends block) until `resume_reading()`. Bytes already read are
+        still delivered."""
+        if self.done or self._paused:
+            return
+        self._paused = True
+        if self._reading:
+            self._reading = False
+            self.transport.loop.remove_reader(self.sock)
+
+    def resume_reading(self) -> None:
+        """Loop thread: watch the socket again; bytes TLS already decrypted are read on the
+        next pass (the selector would never report them)."""
+        if self.done or not self._paused:
+            return
+        self._paused = False
+        self._reading = True
+        loop = self.transport.loop
+        loop.add_reader(self.sock, self._readable)
+        if self._tls and self.sock.pending():
+            loop.call_soon(self._read_pending)
+
+    def _read_pending(self) -> None:
+        if not self.done and not self._paused:
+            self._readable()
 
     def _process(self, parser: ResponseParser) -> None:
         sink, info = self.sink, self.info
         while True:
             try:
                 event = parser.next_event()
-            except FtError as error:
-                self._fail(error)
+            except H1ProtocolError as error:  # the codec's hint becomes the user's error
+                self._fail(FtError(error.errno_hint, error.reason))
                 raise _Stopped() from None
             if event is None:
                 return
             if type(event) is Data:
                 data = event.data
-                self._received += len(data)
                 if self._decoder is None:
                     self._deliver(data)
                 else:
                     self._deliver_decoded(self._decoder.decode(data))
             elif type(event) is Head:
                 info["responseStart"] = now_ms()
+                if not self._body_done and (event.status >= 400 or _closing(event)):
+                    self._stop_body()
                 if self.request.decode_content:
                     encoding = _header(event.headers, "content-encoding")
                     if encoding:
@@ -312,7 +389,13 @@ class Exchange:
             elif type(event) is End:
                 if self._decoder is not None:
                     self._deliver_decoded(self._decoder.flush())
-                self._finish(parser.keep_alive)
+                info["responseEnd"] = now_ms()
+                if self._body_done or self._body_stopped:
+                    self._finish()
+                elif self._write_failed:
+                    self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
+                else:  # an early answer that expects the body: send the rest, then settle
+                    self._answered = True
                 raise _Stopped()
 
     def _deliver_decoded(self, pieces: Iterator[bytes]) -> None:
@@ -335,20 +418,27 @@ class Exchange:
 
     # -- ends -----------------------------------------------------------------------------------
 
-    def _finish(self, keep_alive: bool) -> None:
-        info = self.info
-        info["responseEnd"] = now_ms()
-        info["receivedBytedCount"] = self._received
-        info["sendBytesCount"] = self._sent
-        # a server that answered before taking the whole body: that connection is out of step
-        self.release(reuse=keep_alive and self._body_done)
+    def _finish(self) -> None:
+        """The response is complete and the body sent (or refused): settle."""
+        info = self._counts(self.info)
+        # a body the server refused leaves the connection out of step: never reused
+        self.release(reuse=self._body_done and self._parser.keep_alive)
         self.sink.end(info)
 
     def _fail(self, error: FtError) -> None:
         if self.done:
             return
         self.release(reuse=False)
-        self.sink.error(error)
+        # the facts the core's stale-connection retry rule needs (ftcore.transports.HttpSink)
+        facts = {"socketReused": bool(self.info.get("socketReused"))}
+        self.sink.error(error, self._counts(facts))
+
+    def _counts(self, info: Dict[str, Any]) -> Dict[str, Any]:
+        """`info` with the bytes of the request written and of the response read, on the
+        wire (heads and framing included, before content decoding)."""
+        info["sendBytesCount"] = self._written
+        info["receivedBytedCount"] = self._received
+        return info
 
     def _drop(self) -> None:
         if not self.done:
@@ -365,7 +455,8 @@ class Exchange:
         self.release(reuse=False)
 
     def release(self, reuse: bool) -> None:
-        """Stop watching the socket and give the connection back (closed unless `reuse`)."""
+        """Give the connection back: closed and unwatched unless `reuse`; a reused one stays
+        in the selector with the transport's idle watcher (`Urllib3Transport.watch_idle`)."""
         if self.done:
             return
         self.done = True
@@ -373,15 +464,33 @@ class Exchange:
         self._out.clear()
         loop, sock = self.transport.loop, self.sock
         if sock is not None:
-            if self._reading:
-                loop.remove_reader(sock)
             if self._writing:
                 loop.remove_writer(sock)
+            if self._reading and not reuse:  # a reused socket stays watched while idle
+                loop.remove_reader(sock)
         self.transport.give_back(self, reuse)
 
 
 class _Stopped(Exception):
     """The exchange ended while handling an event: stop reading."""
+
+
+def _closing(head: Head) -> bool:
+    """Whether the server closes the connection after this response: it says so, or the
+    response has no framing but the close itself (RFC 9112 section 6.3)."""
+    connection, length, coding = [], False, ""
+    for name, value in head.headers:
+        lowered = name.lower()
+        if lowered == "connection":
+            connection += [token.strip(" \t") for token in value.lower().split(",")]
+        elif lowered == "content-length":
+            length = True
+        elif lowered == "transfer-encoding":
+            coding = value.lower()
+    if "close" in connection or (head.version == "1.0" and "keep-alive" not in connection):
+        return True
+    framed = coding.rstrip(" \t").endswith("chunked") or (length and not coding)
+    return not framed and head.status not in (204, 304)
 
 
 def _header(headers: Any, name: str) -> str:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, List, Optional, Tuple, Union
 
-from ftcore.errors import Errno, FtError
+from ftcore.errors import Errno
 
 __all__ = [
     "MAX_HEAD_BYTES",
     "MAX_LINE_BYTES",
     "MAX_HEADERS",
+    "H1ProtocolError",
     "Head",
     "Data",
     "End",
@@ -44,6 +45,21 @@ MAX_CHUNK_SIZE_DIGITS = 16  # hex digits of a chunk size: 2**64 bytes is plenty
 MAX_CONTENT_LENGTH_DIGITS = 19  # keeps int() far from its digit limit; 10**19 bytes is plenty
 
 Buffer = Union[bytes, bytearray, memoryview]
+
+
+class H1ProtocolError(Exception):
+    """The server broke HTTP/1.1, crossed a bound, or closed the connection mid-response.
+
+    The codec's own error, as h11's `RemoteProtocolError` is: it carries the hints the adapter
+    turns into the user's error (`errno_hint`, an `Errno` number, and `reason`, the errMsg
+    text), so the codec never builds the application's `FtError`. Every fault is the peer's:
+    the request side takes validated input and raises nothing.
+    """
+
+    def __init__(self, errno_hint: Errno, reason: str) -> None:
+        super().__init__(reason)
+        self.errno_hint = errno_hint
+        self.reason = reason
 
 
 class Head:
@@ -181,20 +197,20 @@ _END_EVENT = End()
 _AGAIN: Any = object()  # a step's answer: the state changed, run the next one
 
 
-def _too_large() -> FtError:
-    return FtError(Errno.RESPONSE_TOO_LARGE, _TOO_LARGE)
+def _too_large() -> H1ProtocolError:
+    return H1ProtocolError(Errno.RESPONSE_TOO_LARGE, _TOO_LARGE)
 
 
-def _malformed() -> FtError:
-    return FtError(Errno.BAD_RESPONSE, _MALFORMED)
+def _malformed() -> H1ProtocolError:
+    return H1ProtocolError(Errno.BAD_RESPONSE, _MALFORMED)
 
 
-def _bad_chunk() -> FtError:
-    return FtError(Errno.BAD_RESPONSE, _BAD_CHUNK)
+def _bad_chunk() -> H1ProtocolError:
+    return H1ProtocolError(Errno.BAD_RESPONSE, _BAD_CHUNK)
 
 
-def _body_cut() -> FtError:
-    return FtError(Errno.CONNECTION_RESET, _BODY_CUT)
+def _body_cut() -> H1ProtocolError:
+    return H1ProtocolError(Errno.CONNECTION_RESET, _BODY_CUT)
 
 
 def _find(data: Buffer, needle: bytes, pattern: "re.Pattern[bytes]", start: int, end: int) -> int:
@@ -211,7 +227,7 @@ class ResponseParser:
     States are the `_read_*` functions; `_step` holds the current one (a plain function, not
     a bound method, so the parser holds no reference cycle). A step returns an event, None when
     it needs more bytes, or `_AGAIN` after a state change that consumed no event. Errors are
-    raised from `next_event()` and are sticky.
+    raised from `next_event()` as `H1ProtocolError` and are sticky.
     """
 
     __slots__ = (
@@ -237,7 +253,7 @@ class ResponseParser:
         self._buf = bytearray()  # framing bytes carried over from earlier feeds
         self._line_start = 0  # in `_buf`: where the unfinished line of a partial head starts
         self._eof = False
-        self._error: Optional[FtError] = None
+        self._error: Optional[H1ProtocolError] = None
         self._no_body = method.upper() == "HEAD"
         self._interim_heads = 0
         self._keep_alive = False  # what the head allows once the body is complete
@@ -268,7 +284,7 @@ class ResponseParser:
                 event = self._step(self)
                 if event is not _AGAIN:
                     return event
-        except FtError as exc:
+        except H1ProtocolError as exc:
             self._error = exc
             self._step = ResponseParser._raise_error
             raise
@@ -306,8 +322,8 @@ class ResponseParser:
             if pos >= size:
                 if self._eof:
                     if buf or self._interim_heads:
-                        raise FtError(Errno.CONNECTION_RESET, _HEAD_CUT)
-                    raise FtError(Errno.CONNECTION_RESET, _NO_RESPONSE)
+                        raise H1ProtocolError(Errno.CONNECTION_RESET, _HEAD_CUT)
+                    raise H1ProtocolError(Errno.CONNECTION_RESET, _NO_RESPONSE)
                 self._need_more()
                 return None
             self._carry_head_bytes(data, pos, size)
@@ -353,7 +369,14 @@ class ResponseParser:
             raise _malformed()
         if len(text) > MAX_LINE_BYTES and max(map(len, lines)) > MAX_LINE_BYTES:
             raise _too_large()
+        breaks = len(lines) - 1
+        if text.count("\n") != breaks or text.count("\r") != breaks or "\0" in text:
+            # A CR or LF outside CRLF, or a NUL: RFC 9110 §5.5 says reject, since a parser
+            # that takes a bare LF as a line end reads other fields (and framing) here.
+            raise _malformed()
         status = int(status_line[9:12])
+        if status < 100:  # not a status (RFC 9110 §15), least of all an interim one to skip
+            raise _malformed()
         headers: List[Tuple[str, str]] = []
         append = headers.append
         for line in lines[1:]:
@@ -430,8 +453,11 @@ class ResponseParser:
         line = self._take_line()
         if line is None:
             return None
-        digits = line.partition(b";")[0].strip(b" \t")
+        digits, _, extensions = line.partition(b";")
+        digits = digits.strip(b" \t")
         if not digits or len(digits) > MAX_CHUNK_SIZE_DIGITS or digits.translate(None, _HEX_DIGITS):
+            raise _bad_chunk()
+        if b"\r" in extensions or b"\n" in extensions:  # a bare CR or LF, as in a head
             raise _bad_chunk()
         self._remaining = int(digits, 16)
         if self._remaining:
@@ -569,8 +595,8 @@ def _content_length(value: str) -> int:
     for item in value.split(","):
         item = item.strip(_OWS)
         if not item.isdecimal() or len(item) > MAX_CONTENT_LENGTH_DIGITS:
-            raise FtError(Errno.BAD_RESPONSE, _BAD_LENGTH)
+            raise H1ProtocolError(Errno.BAD_RESPONSE, _BAD_LENGTH)
         lengths.add(int(item))
     if len(lengths) != 1:
-        raise FtError(Errno.BAD_RESPONSE, _BAD_LENGTH)
+        raise H1ProtocolError(Errno.BAD_RESPONSE, _BAD_LENGTH)
     return lengths.pop()

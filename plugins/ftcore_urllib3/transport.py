@@ -7,7 +7,13 @@ worker thread (DNS, TCP and the TLS handshake block), verified against the syste
 `tls.cafile`; everything after that is an `exchange.Exchange` on the loop thread: the socket
 is non-blocking, the request is written as the kernel takes it, the response is parsed as it
 arrives (`h1`), and the core hears each event without a thread hop. A keep-alive connection
-goes back to its pool before the core hears `end`.
+is given back before the core hears `end`.
+
+Idle keep-alive connections. Their sockets stay registered in the loop's selector, watched by
+`_idle_readable` (a server that closes one gets it closed at once), so a request costs no
+epoll_ctl calls. The last connection given back on a route is parked here rather than put back
+in urllib3's pool, and the route's next request takes it without the pool's lookup, lock and
+liveness poll (the idle watcher already knows); other connections go back to the pool.
 
 Abort (loop thread) closes the connection at once. An abort during DNS, TCP connect or the
 TLS handshake shuts the socket down if there is one yet (the handshake then fails at once);
@@ -21,8 +27,11 @@ small margin as its connect timeout, so blocked workers still end by themselves.
 Profile: `connectStart`/`connectEnd` around the TCP connect, `SSLconnectionStart`/`End`
 around the TLS handshake (0 for plain HTTP or a reused connection), `requestStart`/
 `requestEnd` around sending, `responseStart` once the head is parsed, `responseEnd`;
-`socketReused`, `peerIP`/`port` from the socket, and body byte counts (`receivedBytedCount`
-counts bytes off the wire, before content decoding). DNS time is inside connectStart..connectEnd.
+`socketReused`, `peerIP`/`port` from the socket, and byte counts as on the wire
+(`sendBytesCount`: the request's head and body written; `receivedBytedCount`: the response's
+head, framing and body read, before content decoding). DNS time is inside
+connectStart..connectEnd. A request marked `fresh_connection` (the core's retry after a stale
+keep-alive connection) closes the pooled connection it was given and dials a new one.
 """
 
 from __future__ import annotations
@@ -74,8 +83,22 @@ class _ConnMixin:
     _ft: "Urllib3Transport"
     _ft_tls: Optional[TlsSettings] = None  # set on HTTPS connections by their pool
     _ft_peer: Any = (None, None)  # (socket, (ip, port)): a syscall asked once per socket
+    _ft_idle: Any = None  # the socket the loop watches while the connection waits in its pool
     sock: Any
     ssl_context: Optional[ssl.SSLContext]
+
+    def close(self) -> None:
+        """Take an idle socket off the loop before it is closed (a closed descriptor left in
+        the selector would shadow the next socket given its number)."""
+        idle, self._ft_idle = self._ft_idle, None
+        loop = self._ft.loop
+        if idle is not None and idle is self.sock and not loop.closed:
+            if loop.thread_id in (None, threading.get_ident()):
+                loop.remove_reader(idle)
+            else:  # another thread (a pool's GC finalizer): the loop unwatches, then closes
+                self.sock = None
+                loop.call_soon_threadsafe(_unwatch_and_close, loop, idle)
+        super().close()  # type: ignore[misc]
 
     def _new_conn(self) -> socket.socket:
         exchange: Optional[Exchange] = getattr(_local, "exchange", None)
@@ -123,6 +146,11 @@ class _PoolMixin:
         conn = super()._new_conn()  # type: ignore[misc]
         conn._ft_tls = getattr(self, "_ft_tls", None)
         return conn
+
+
+def _unwatch_and_close(loop: Any, sock: Any) -> None:
+    loop.remove_reader(sock)
+    sock.close()
 
 
 def _route(manager: Any, url: str) -> Tuple[Any, Dict[str, Any], str, str]:
@@ -232,6 +260,9 @@ class Urllib3Transport:
         self._managers: Dict[TlsSettings, Any] = {}
         self._dialers = _Dialers(self._size, "ftcore-http")
         self._live: Set[Exchange] = set()
+        # per route (TLS settings, pool key): the connection the last exchange gave back, kept
+        # out of urllib3's pool so the next request skips the pool lookup, get and put
+        self._parked: Dict[Tuple[TlsSettings, Any], Tuple[Any, Any]] = {}
         self._idle = threading.Condition(self.lock)
         transport = self
         conn_attrs: Dict[str, Any] = {"_ft": transport}
@@ -251,18 +282,26 @@ class Urllib3Transport:
 
     def start(self, request: HttpRequest, sink: HttpSink) -> Exchange:
         """Loop thread: take a connection and run the exchange on it."""
-        manager = self._manager(request.tls or _VERIFIED)
+        tls = request.tls or _VERIFIED
+        manager = self._manager(tls)
         try:
             pool_key, context, target, host = self._routes(manager, request.url)
-            # a copy: the manager consumes the context when it makes a new pool
-            pool = manager.connection_from_pool_key(pool_key, dict(context))
+            route = (tls, pool_key)
+            parked = self._parked.pop(route, None)
+            if parked is None:
+                # a copy: the manager consumes the context when it makes a new pool
+                pool, conn = manager.connection_from_pool_key(pool_key, dict(context)), None
+            else:
+                pool, conn = parked
+                self.checked_out += 1
         except Exception as error:  # noqa: BLE001 - a URL urllib3 refuses
             raise map_error(error) from None
         exchange = Exchange(self, request, sink, pool, target, host)
+        exchange.route = route
         with self.lock:
             self._live.add(exchange)
         try:
-            exchange.start()
+            exchange.start(conn)
         except FtError:
             exchange.release(reuse=False)
             raise
@@ -280,6 +319,9 @@ class Urllib3Transport:
         for exchange in live:  # the runtime's tasks have ended: nothing reads these any more
             if exchange.conn is not None:
                 exchange.conn.close()
+        parked, self._parked = list(self._parked.values()), {}
+        for _, conn in parked:
+            conn.close()
         for manager in list(self._managers.values()):
             # close every pool now: urllib3 >= 2.8 no longer closes pools in clear() but in a
             # GC finalizer, so idle keep-alive sockets would outlive the runtime
@@ -319,17 +361,52 @@ class Urllib3Transport:
                     pass
 
     def give_back(self, exchange: Exchange, reuse: bool) -> None:
-        """Loop thread: the exchange is over; its connection returns to the pool, closed
-        unless `reuse`."""
-        conn = exchange.conn
+        """Loop thread: the exchange is over; its connection is closed unless `reuse`. A
+        reused one stays in the loop's selector while idle (`watch_idle`) and is parked for
+        the route's next request, or goes back to the pool if one is parked already."""
+        conn, pool, route = exchange.conn, exchange.pool, exchange.route
         if conn is not None:
             if not reuse:
                 conn.close()
-            exchange.pool._put_conn(conn if reuse else None)
+                pool._put_conn(None)
+            else:
+                self.watch_idle(conn, conn.sock)
+                if route in self._parked or pool.pool is None:  # None: the pool was closed
+                    pool._put_conn(conn)
+                else:
+                    self._parked[route] = (pool, conn)
+                    self.checked_out -= 1
         with self.lock:
             self._live.discard(exchange)
             if not self._live:
                 self._idle.notify_all()
+
+    def watch_idle(self, conn: Any, sock: Any) -> None:
+        """Loop thread: while `conn` waits in its pool, its socket stays in the selector with
+        `_idle_readable` as reader; the next exchange's `add_reader` replaces it in place, and
+        `conn.close()` takes it off the loop (`_ConnMixin.close`)."""
+        conn._ft_idle = sock
+        self.loop.add_reader(sock, self._idle_readable, conn, sock)
+
+    @staticmethod
+    def taken(conn: Any) -> None:
+        """Loop thread: an exchange's reader replaced the idle one; it removes it at its end."""
+        conn._ft_idle = None
+
+    @staticmethod
+    def _idle_readable(conn: Any, sock: Any) -> None:
+        """An idle keep-alive socket became readable: the server closed it (or sent what no
+        request asked for); close it now, so the next request dials instead of meeting a
+        stale connection. A TLS record without data (a TLS 1.3 session ticket) is consumed."""
+        if conn._ft_idle is not sock:
+            return
+        try:
+            sock.recv(1)  # EOF, or bytes nobody asked for: the connection is done either way
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return  # nothing for the application: still a good connection
+        except OSError:
+            pass  # a reset
+        conn.close()
 
     @staticmethod
     def note_peer(conn: Any, sock: Any, info: Dict[str, Any]) -> None:

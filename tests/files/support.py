@@ -1,49 +1,18 @@
-"""Helpers for the file tests: a runtime per test, a callback recorder, and file listings."""
+"""Helpers for the file tests: a runtime per test and file listings (the recorder is the
+shared one, re-exported here)."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
 import ftcore
-
-WAIT = 20.0  # an upper bound for things that happen at once; never a synchronisation
-
-
-class Recorder:
-    """success/fail/complete and listener events, in the order the loop ran them."""
-
-    def __init__(self) -> None:
-        self.events: List[Any] = []
-        self.lock = threading.Lock()
-        self.progress_seen = threading.Event()
-
-    def options(self) -> Dict[str, Any]:
-        return {
-            "success": lambda res: self._add(("success", res)),
-            "fail": lambda res: self._add(("fail", res)),
-            "complete": lambda res: self._add(("complete", res)),
-        }
-
-    def on_progress(self, res: Dict[str, Any]) -> None:
-        self._add(("progress", res))
-        self.progress_seen.set()
-
-    def _add(self, item: Any) -> None:
-        with self.lock:
-            self.events.append(item)
-
-    def kinds(self) -> List[str]:
-        with self.lock:
-            return [kind for kind, _ in self.events]
-
-    def of(self, kind: str) -> List[Dict[str, Any]]:
-        with self.lock:
-            return [res for k, res in self.events if k == kind]
+from tests.support.recorder import Recorder  # noqa: F401  (the shared one)
+from tests.support.waits import WAIT
 
 
 @pytest.fixture

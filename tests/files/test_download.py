@@ -23,14 +23,9 @@ from tests.files.support import (
 )
 from tests.peers import hostile
 from tests.peers.http_app import GZIP_PLAIN, pattern_bytes
+from tests.support.results import fail_of
 
 net = pytest.mark.timeout(30)
-
-
-def fail_of(task: Any) -> FtError:
-    with pytest.raises(FtError) as info:
-        task.result(WAIT)
-    return info.value
 
 
 # -- pure helpers ---------------------------------------------------------------------------
@@ -181,13 +176,13 @@ def test_file_path_relative_and_absolute_and_atomic(
 
     def on_progress(res: Any) -> None:
         seen.append((os.path.exists(dest), files_under(user)))
-        rec.on_progress(res)
+        rec.listener("progress")(res)
 
     n = 200_000
     task = rt.downloadFile(
         url=http_server.url + "/slow-body/%d?pieces=4&delay_ms=20" % n,
         filePath=name,
-        **rec.options(),
+        **rec.callbacks(),
     )
     task.onProgressUpdate(on_progress)
     res = task.result(WAIT)
@@ -266,8 +261,8 @@ def test_progress_with_length(make_rt: Callable[..., Any], http_server: Any) -> 
     rt = make_rt()
     rec = Recorder()
     n = 4 * 2**20
-    task = rt.downloadFile(url=http_server.url + "/big/%d" % n, **rec.options())
-    task.onProgressUpdate(rec.on_progress)
+    task = rt.downloadFile(url=http_server.url + "/big/%d" % n, **rec.callbacks())
+    task.onProgressUpdate(rec.listener("progress"))
     task.result(WAIT)
     flush(rt)
     progress = rec.of("progress")
@@ -278,7 +273,7 @@ def test_progress_with_length(make_rt: Callable[..., Any], http_server: Any) -> 
     written = [p["totalBytesWritten"] for p in progress]
     assert written == sorted(written) and written[-1] == n
     assert {p["totalBytesExpectedToWrite"] for p in progress} == {n}
-    kinds = rec.kinds()
+    kinds = rec.names()
     assert kinds[-2:] == ["success", "complete"] and kinds[-3] == "progress"
 
 
@@ -287,8 +282,8 @@ def test_progress_without_length(make_rt: Callable[..., Any], http_server: Any) 
     rt = make_rt()
     rec = Recorder()
     n = 3 * 2**20 + 5
-    task = rt.downloadFile(url=http_server.url + "/chunked/%d?pieces=8" % n, **rec.options())
-    task.onProgressUpdate(rec.on_progress)
+    task = rt.downloadFile(url=http_server.url + "/chunked/%d?pieces=8" % n, **rec.callbacks())
+    task.onProgressUpdate(rec.listener("progress"))
     res = task.result(WAIT)
     flush(rt)
     progress = rec.of("progress")
@@ -296,7 +291,7 @@ def test_progress_without_length(make_rt: Callable[..., Any], http_server: Any) 
     assert all(p["progress"] == 0 for p in progress[:-1]) and len(progress) >= 2
     assert {p["totalBytesExpectedToWrite"] for p in progress} == {0}
     assert progress[-1]["totalBytesWritten"] == n
-    assert rec.kinds()[-3:] == ["progress", "success", "complete"]
+    assert rec.names()[-3:] == ["progress", "success", "complete"]
     assert os.path.getsize(res["tempFilePath"]) == n
 
 
@@ -349,13 +344,13 @@ def test_size_cap_while_streaming(make_rt: Callable[..., Any], http_server: Any)
     rt = make_rt(limits={"downloadMaxBytes": 100_000})
     rec = Recorder()
     task = rt.downloadFile(
-        url=http_server.url + "/chunked/300000?pieces=30", filePath="c.bin", **rec.options()
+        url=http_server.url + "/chunked/300000?pieces=30", filePath="c.bin", **rec.callbacks()
     )
     error = fail_of(task)
     assert error.errMsg == "downloadFile:fail exceed max file size" and error.errno == 603301
     assert files_under(rt.sandbox.root) == []
     rt.close()
-    assert rec.kinds() == ["fail", "complete"]
+    assert rec.names() == ["fail", "complete"]
 
 
 # -- hostile servers ------------------------------------------------------------------------
@@ -394,7 +389,7 @@ def test_stall_mid_body_times_out(
 
 def _settled_once(rec: Recorder, rt: Any) -> Any:
     rt.close()  # waits for the loop: nothing can arrive later
-    kinds = rec.kinds()
+    kinds = rec.names()
     assert [k for k in kinds if k in ("success", "fail", "complete")] == ["fail", "complete"], kinds
     res = rec.of("fail")[0]
     assert res["errMsg"] == "downloadFile:fail abort"
@@ -408,7 +403,7 @@ def test_abort_while_queued(make_rt: Callable[..., Any], http_server: Any) -> No
     holder = rt.downloadFile(url=http_server.url + "/gate/" + gate)
     assert http_server.gates.wait_arrived(gate, 1)
     rec = Recorder()
-    task = rt.downloadFile(url=http_server.url + "/bytes/10", **rec.options())
+    task = rt.downloadFile(url=http_server.url + "/bytes/10", **rec.callbacks())
     flush(rt)
     task.abort()
     assert fail_of(task).errno == Errno.ABORT
@@ -429,7 +424,7 @@ def test_abort_before_headers(
     rt = make_rt()
     rec = Recorder()
     extra = {"filePath": "out.bin"} if to_file else {}
-    task = rt.downloadFile(url=url + "/f.bin", **extra, **rec.options())
+    task = rt.downloadFile(url=url + "/f.bin", **extra, **rec.callbacks())
     assert url.server.wait_accepted(1)
     task.abort()
     assert fail_of(task).errMsg == "downloadFile:fail abort"
@@ -444,9 +439,9 @@ def test_abort_mid_body(make_rt: Callable[..., Any], hostile_server: Any, to_fil
     rt = make_rt()
     rec = Recorder()
     extra = {"filePath": "out.bin"} if to_file else {}
-    task = rt.downloadFile(url=url + "/f.bin", **extra, **rec.options())
-    task.onProgressUpdate(rec.on_progress)
-    assert rec.progress_seen.wait(WAIT)  # 100 of 1000 bytes are in the file
+    task = rt.downloadFile(url=url + "/f.bin", **extra, **rec.callbacks())
+    task.onProgressUpdate(rec.listener("progress"))
+    assert rec.wait_name("progress")  # 100 of 1000 bytes are in the file
     assert len(files_under(rt.sandbox.root)) == 1
     task.abort()
     assert fail_of(task).errno == Errno.ABORT
@@ -458,13 +453,15 @@ def test_abort_mid_body(make_rt: Callable[..., Any], hostile_server: Any, to_fil
 def test_abort_after_completion_is_a_no_op(make_rt: Callable[..., Any], http_server: Any) -> None:
     rt = make_rt()
     rec = Recorder()
-    task = rt.downloadFile(url=http_server.url + "/bytes/100", filePath="kept.bin", **rec.options())
+    task = rt.downloadFile(
+        url=http_server.url + "/bytes/100", filePath="kept.bin", **rec.callbacks()
+    )
     res = task.result(WAIT)
     task.abort()
     flush(rt)
     assert task.result(0) is res
     rt.close()
-    assert [k for k in rec.kinds() if k != "progress"] == ["success", "complete"]
+    assert [k for k in rec.names() if k != "progress"] == ["success", "complete"]
     assert os.path.getsize(res["filePath"]) == 100
 
 
@@ -473,9 +470,9 @@ def test_close_aborts_running_downloads(make_rt: Callable[..., Any], hostile_ser
     url = hostile_server(hostile.stall_mid_body)
     rt = make_rt()
     rec = Recorder()
-    task = rt.downloadFile(url=url + "/f.bin", filePath="x.bin", **rec.options())
-    task.onProgressUpdate(rec.on_progress)
-    assert rec.progress_seen.wait(WAIT)
+    task = rt.downloadFile(url=url + "/f.bin", filePath="x.bin", **rec.callbacks())
+    task.onProgressUpdate(rec.listener("progress"))
+    assert rec.wait_name("progress")
     root = rt.sandbox.root
     _settled_once(rec, rt)
     assert files_under(root) == []
@@ -498,11 +495,11 @@ def test_no_fd_or_file_left_after_a_batch_of_aborts(
             rec = Recorder()
             extra = {"filePath": "f%d.bin" % index} if index % 2 else {}
             task = rt.downloadFile(url=url + "/f%d.bin" % index, **extra)
-            task.onProgressUpdate(rec.on_progress)
+            task.onProgressUpdate(rec.listener("progress"))
             tasks.append(task)
             seen.append(rec)
         for rec in seen[:4]:
-            assert rec.progress_seen.wait(WAIT)  # the first four are mid-body, the rest queued
+            assert rec.wait_name("progress")  # the first four are mid-body, the rest queued
         for task in tasks:
             task.abort()
         for task in tasks:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
-from ftcore import Errno, FtError
+from ftcore import Errno
 from tests.files.support import (
     WAIT,
     Recorder,
@@ -22,14 +22,9 @@ from tests.files.support import (
     wait_until,
 )
 from tests.peers import hostile
+from tests.support.results import fail_of
 
 net = pytest.mark.timeout(30)
-
-
-def fail_of(task: Any) -> FtError:
-    with pytest.raises(FtError) as info:
-        task.result(WAIT)
-    return info.value
 
 
 def user_file(rt: Any, name: str, content: bytes) -> str:
@@ -54,7 +49,7 @@ def test_upload_parsed_back_exactly(
         name="file",
         formData={"user": "张三", "n": 7, "flag": True, "none": None},
         header={"X-Test": "1"},
-        **rec.options(),
+        **rec.callbacks(),
     )
     res = task.result(WAIT)
     assert set(res) >= {"data", "statusCode", "errMsg"}
@@ -73,7 +68,7 @@ def test_upload_parsed_back_exactly(
     }
     assert seen["content_length"] == seen["received"]  # exact Content-Length
     flush(rt)
-    assert rec.kinds() == ["success", "complete"]
+    assert rec.names() == ["success", "complete"]
 
 
 @net
@@ -122,8 +117,10 @@ def test_upload_progress(make_rt: Callable[..., Any], http_server: Any) -> None:
     rt = make_rt()
     path = user_file(rt, "p.bin", os.urandom(4 * 2**20))
     rec = Recorder()
-    task = rt.uploadFile(url=http_server.url + "/upload", filePath=path, name="f", **rec.options())
-    task.onProgressUpdate(rec.on_progress)
+    task = rt.uploadFile(
+        url=http_server.url + "/upload", filePath=path, name="f", **rec.callbacks()
+    )
+    task.onProgressUpdate(rec.listener("progress"))
     res = task.result(WAIT)
     flush(rt)
     seen = json.loads(res["data"])
@@ -133,7 +130,7 @@ def test_upload_progress(make_rt: Callable[..., Any], http_server: Any) -> None:
     assert {p["totalBytesExpectedToSend"] for p in progress} == {seen["content_length"]}
     sent = [p["totalBytesSent"] for p in progress]
     assert sent == sorted(sent) and sent[-1] == seen["content_length"]
-    assert rec.kinds()[-3:] == ["progress", "success", "complete"]
+    assert rec.names()[-3:] == ["progress", "success", "complete"]
 
 
 @net
@@ -245,7 +242,7 @@ def test_file_changed_while_queued(
 
 def _settled_once(rec: Recorder, rt: Any) -> None:
     rt.close()
-    kinds = [k for k in rec.kinds() if k != "progress"]
+    kinds = [k for k in rec.names() if k != "progress"]
     assert kinds == ["fail", "complete"], kinds
     assert rec.of("fail")[0]["errMsg"] == "uploadFile:fail abort"
 
@@ -270,7 +267,7 @@ def test_abort_while_queued(make_rt: Callable[..., Any], http_server: Any) -> No
     path = user_file(rt, "q.bin", b"q")
     rec = Recorder()
     task = rt.uploadFile(
-        url=http_server.url + "/upload?queued", filePath=path, name="f", **rec.options()
+        url=http_server.url + "/upload?queued", filePath=path, name="f", **rec.callbacks()
     )
     flush(rt)
     task.abort()
@@ -287,7 +284,7 @@ def test_abort_before_headers(make_rt: Callable[..., Any], hostile_server: Any) 
     rt = make_rt()
     path = user_file(rt, "b.bin", b"b" * 1000)
     rec = Recorder()
-    task = rt.uploadFile(url=url, filePath=path, name="f", **rec.options())
+    task = rt.uploadFile(url=url, filePath=path, name="f", **rec.callbacks())
     assert url.server.wait_accepted(1)
     task.abort()
     assert fail_of(task).errMsg == "uploadFile:fail abort"
@@ -300,9 +297,9 @@ def test_abort_mid_body(make_rt: Callable[..., Any], hostile_server: Any) -> Non
     rt = make_rt()
     path = user_file(rt, "m.bin", os.urandom(32 * 2**20))
     rec = Recorder()
-    task = rt.uploadFile(url=url, filePath=path, name="f", **rec.options())
-    task.onProgressUpdate(rec.on_progress)
-    assert rec.progress_seen.wait(WAIT)
+    task = rt.uploadFile(url=url, filePath=path, name="f", **rec.callbacks())
+    task.onProgressUpdate(rec.listener("progress"))
+    assert rec.wait_name("progress")
     task.abort()
     assert fail_of(task).errno == Errno.ABORT
     _settled_once(rec, rt)
@@ -314,13 +311,15 @@ def test_abort_after_completion(make_rt: Callable[..., Any], http_server: Any) -
     rt = make_rt()
     path = user_file(rt, "d.bin", b"d")
     rec = Recorder()
-    task = rt.uploadFile(url=http_server.url + "/upload", filePath=path, name="f", **rec.options())
+    task = rt.uploadFile(
+        url=http_server.url + "/upload", filePath=path, name="f", **rec.callbacks()
+    )
     res = task.result(WAIT)
     task.abort()
     flush(rt)
     assert task.result(0) is res
     rt.close()
-    assert [k for k in rec.kinds() if k != "progress"] == ["success", "complete"]
+    assert [k for k in rec.names() if k != "progress"] == ["success", "complete"]
 
 
 @net
@@ -346,11 +345,11 @@ def test_no_fd_left_after_a_batch_of_aborted_uploads(
         for _ in range(10):
             rec = Recorder()
             task = rt.uploadFile(url=url, filePath=path, name="f")
-            task.onProgressUpdate(rec.on_progress)
+            task.onProgressUpdate(rec.listener("progress"))
             tasks.append(task)
             recs.append(rec)
         for rec in recs[:4]:
-            assert rec.progress_seen.wait(WAIT)
+            assert rec.wait_name("progress")
         for task in tasks:
             task.abort()
         for task in tasks:

@@ -1,68 +1,16 @@
-"""Helpers for the request tests: a callback recorder and a one-call runner."""
+"""Helpers for the request tests: a one-call runner, a paused loop, the loop thread's name
+(the recorder is the shared one, re-exported here)."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Dict
 
 import ftcore
+from tests.support.recorder import Recorder
+from tests.support.runtimes import ftcore_threads  # noqa: F401  (re-exported)
 
 LOOP_THREAD = "ftcore-loop"
-
-
-def ftcore_threads() -> List[threading.Thread]:
-    """Live threads started by ftcore (loop and HTTP workers)."""
-    return [t for t in threading.enumerate() if t.name.startswith("ftcore-")]
-
-
-class Recorder:
-    """success/fail/complete and listener calls of one task, with the thread each ran on."""
-
-    def __init__(self) -> None:
-        self.calls: List[Tuple[str, Dict[str, Any], str]] = []
-        self.done = threading.Event()
-        self.lock = threading.Lock()
-
-    def _record(self, name: str, res: Dict[str, Any]) -> None:
-        with self.lock:
-            self.calls.append((name, res, threading.current_thread().name))
-        if name == "complete":
-            self.done.set()
-
-    def callbacks(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
-        return {
-            "success": lambda res: self._record("success", res),
-            "fail": lambda res: self._record("fail", res),
-            "complete": lambda res: self._record("complete", res),
-        }
-
-    def listener(self, name: str) -> Callable[[Dict[str, Any]], None]:
-        return lambda res: self._record(name, res)
-
-    def wait(self, timeout: float = 10.0) -> "Recorder":
-        assert self.done.wait(timeout), "the task did not complete in %ss" % timeout
-        return self
-
-    def names(self) -> List[str]:
-        with self.lock:
-            return [name for name, _, _ in self.calls]
-
-    def of(self, name: str) -> List[Dict[str, Any]]:
-        with self.lock:
-            return [res for n, res, _ in self.calls if n == name]
-
-    def threads(self) -> List[str]:
-        with self.lock:
-            return [thread for _, _, thread in self.calls]
-
-    @property
-    def outcome(self) -> Dict[str, Any]:
-        """The one success/fail result (asserting exactly one, then one complete)."""
-        names = self.names()
-        ends = [n for n in names if n in ("success", "fail")]
-        assert len(ends) == 1, names
-        assert names.count("complete") == 1, names
-        return (self.of("success") or self.of("fail"))[0]
 
 
 def call(rt: ftcore.Runtime, wait: float = 10.0, **options: Any) -> Dict[str, Any]:

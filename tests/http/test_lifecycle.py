@@ -13,9 +13,13 @@ from typing import Any, Dict, List
 import pytest
 
 import ftcore
+from ftcore.loop import ManualClock
 from tests.http.helpers import LOOP_THREAD, Recorder, call, ftcore_threads, paused_loop
 from tests.peers import hostile
 from tests.peers.http_server import HTTPPeer
+from tests.support.clock import run_past_deadline
+from tests.support.results import fail_of
+from tests.support.waits import PROMPT
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -81,8 +85,7 @@ def test_abort_after_headers_frees_the_worker_at_once(rt, hostile_server):
     assert_aborted_once(recorder.wait())
     assert recorder.names()[0] == "headers"
     transport = rt.transport("http")
-    assert transport.wait_idle(1.0)
-    assert time.monotonic() - aborted_at[0] < 0.2  # the blocked recv was woken by shutdown
+    assert transport.wait_idle(PROMPT)  # the stalled body never ends: the abort ended it
     assert transport.checked_out == 0
 
 
@@ -91,11 +94,9 @@ def test_abort_while_waiting_for_headers(rt, hostile_server):
     recorder = Recorder()
     task = rt.request(url=url, **recorder.callbacks())
     assert url.server.wait_accepted(1)
-    started = time.monotonic()
     task.abort()
     assert_aborted_once(recorder.wait())
-    assert rt.transport("http").wait_idle(1.0)
-    assert time.monotonic() - started < 0.3
+    assert rt.transport("http").wait_idle(PROMPT)  # the peer never answers: the abort ended it
 
 
 def test_abort_mid_body(rt, http_server):
@@ -179,14 +180,14 @@ def test_max_concurrent_two_queues_the_rest(make_runtime, http_server_factory):
 
 
 def test_timeout_counts_time_spent_queued(make_runtime, http_server_factory):
-    rt = make_runtime({"maxConcurrent": {"http": 1}})
+    clock = ManualClock()
+    rt = make_runtime({"maxConcurrent": {"http": 1}}, clock=clock)
     server = http_server_factory()
     first = rt.request(url=server.url + "/gate/queue-timeout")
     assert server.gates.wait_arrived("queue-timeout", 1)
-    started = time.monotonic()
-    res = call(rt, url=server.url + "/echo", timeout=200)
-    assert res["errMsg"] == "request:fail timeout"
-    assert 0.2 <= time.monotonic() - started < 0.5
+    queued = rt.request(url=server.url + "/echo", timeout=200)
+    run_past_deadline(rt, clock, queued, 0.2)
+    assert fail_of(queued).errMsg == "request:fail timeout"
     server.gates.open("queue-timeout")
     assert first.result(10)["statusCode"] == 200
     assert server.requests_to("/echo") == []
@@ -199,7 +200,7 @@ def test_close_aborts_running_tasks(make_runtime, hostile_server):
     rt.request(url=url, **recorder.callbacks())
     assert url.server.wait_accepted(1)
     rt.close()
-    assert recorder.done.is_set()
+    assert recorder.count("complete") == 1
     assert recorder.outcome == ABORT
     assert not ftcore_threads()
 

@@ -10,16 +10,11 @@ from urllib.parse import quote
 import pytest
 
 import ftcore
-from ftcore import Errno, FtError
+from ftcore import Errno
+from tests.support.results import fail_of
+from tests.support.waits import WAIT
 
 pytestmark = pytest.mark.timeout(60)
-WAIT = 30
-
-
-def fail_of(task: Any) -> FtError:
-    with pytest.raises(FtError) as caught:
-        task.result(WAIT)
-    return caught.value
 
 
 @pytest.mark.parametrize("api", ["request", "downloadFile"])

@@ -321,7 +321,9 @@ def test_profile_has_every_key_and_reflects_reuse(make_runtime, http_server_fact
     assert first["socketReused"] is False and second["socketReused"] is True
     assert (first["peerIP"], first["port"]) == ("127.0.0.1", server.port)
     assert first["protocol"] == "http/1.1"
-    assert (first["sendBytesCount"], first["receivedBytedCount"]) == (77, 1000)
+    # heads included (exact counts: test_byte_counts.py)
+    assert 77 < first["sendBytesCount"] < 77 + 1024
+    assert 1000 < first["receivedBytedCount"] < 1000 + 1024
     assert first["SSLconnectionStart"] == first["SSLconnectionEnd"] == 0
     order = [
         "fetchStart",

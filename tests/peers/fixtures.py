@@ -6,7 +6,7 @@ fixture closes what it made (and fails loudly if a peer thread would not stop).
 Session-scoped: ``tls_material``, ``untrusted_tls_material``, ``ca``,
 ``http_server``, ``https_server``, ``untrusted_https_server``.
 Function-scoped factories: ``http_server_factory``, ``hostile_server``,
-``ws_server``, ``udp_echo``, ``udp_sink``.
+``scripted_peer``, ``ws_server``, ``udp_echo``, ``udp_sink``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import trustme
 from tests.peers.hostile import HostileServer, Script, ServerURL
 from tests.peers.http_server import HTTPPeer
 from tests.peers.lifecycle import non_peer_threads, open_fd_count  # noqa: F401  (re-exported)
+from tests.peers.scripted_http import Plan, ScriptedPeer, answer
 from tests.peers.tls import TLSMaterial, make_tls_material
 from tests.peers.udp import UDPPeer, ipv6_available
 from tests.peers.ws import Handler, WSPeer
@@ -103,6 +104,27 @@ def hostile_server() -> Iterator[Callable[..., ServerURL]]:
 
     yield make
     _close_all(servers)
+
+
+@pytest.fixture
+def scripted_peer(request: pytest.FixtureRequest) -> Iterator[Callable[..., ScriptedPeer]]:
+    """``scripted_peer(plan=..., keep_bodies=False, tls=False) -> ScriptedPeer``: a keep-alive
+    HTTP peer that counts every byte and plays ``plan(seen) -> Move`` for each request."""
+    peers: List[ScriptedPeer] = []
+
+    def make(
+        plan: Plan = lambda seen: answer(), keep_bodies: bool = False, tls: bool = False
+    ) -> ScriptedPeer:
+        context = None
+        if tls:
+            material: TLSMaterial = request.getfixturevalue("tls_material")
+            context = material.server_context()
+        peer = ScriptedPeer(plan, keep_bodies=keep_bodies, tls=context)
+        peers.append(peer)
+        return peer
+
+    yield make
+    _close_all(peers)
 
 
 @pytest.fixture
