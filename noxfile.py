@@ -2,6 +2,8 @@
 
     nox -s tests-3.9 tests-3.13     # what CI runs (plus lint, minimal, autobahn_quick)
     nox -s tests                    # every Python 3.9-3.13
+    nox -s soak -- --seconds 20     # the soak campaign (default 3 minutes)
+    nox -s fuzz                     # the parser fuzz campaign, long profile (CI runs a short one)
 """
 
 from __future__ import annotations
@@ -74,9 +76,29 @@ def docs(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Side-by-side benchmarks; each prints ratios against its references from the same run."""
-    session.install("-q", ".[test]", "requests", "websocket-client", "wsaccel", "aiohttp")
-    for script in ("loop", "importtime", "http", "files", "websocket", "udp"):
+    session.install(
+        "-q", ".[test]", "requests", "websocket-client", "wsaccel", "aiohttp",
+        "httpx", "httpx-sse", "aiohttp-sse-client",
+    )  # fmt: skip
+    for script in ("loop", "importtime", "http", "files", "websocket", "udp", "streaming", "tcp"):
         session.run("python", "bench/%s.py" % script)
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """Mixed tasks against fast and hostile loopback peers, with aborts and runtime closes at
+    random moments, then leak and exactly-once checks: 3 minutes by default, `-- --minutes N`
+    or `-- --seconds 20` (CI); `-- --seed S` replays a run's plan (tests/soak/campaign.py)."""
+    session.install("-q", ".[test]")
+    session.run("python", "-m", "tests.soak.campaign", *session.posargs)
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """tests/fuzz with the long hypothesis profile (tests/fuzz/conftest.py): 50 times the
+    examples of the CI run, random instead of replayed; what fails is kept in .hypothesis/."""
+    session.env["FTCORE_FUZZ_PROFILE"] = "long"
+    install_and_test(session, "test", "-q", "-o", "timeout=0", "tests/fuzz")
 
 
 @nox.session(python="3.11")

@@ -1,4 +1,4 @@
-"""Benchmark: ft.request against raw urllib3 and requests, small GETs on loopback keep-alive.
+"""Benchmark: ft.request against http.client, urllib3 and requests: small GETs, keep-alive.
 
     python bench/http.py                 # the table (a few tens of seconds)
     python bench/http.py --profile       # plus a cProfile of ft.request's per-request path
@@ -7,12 +7,12 @@ A fast HTTP/1.1 keep-alive server runs in its own process on CPU 1 (nginx when i
 else a small asyncio server). Each workload runs in a child process: one request in flight
 (pinned with `taskset -c 0`, so the client is one CPU as in a mini-program host) and ten in
 flight (unpinned). Within a child the contenders alternate, round after round, and the table
-reports medians: requests/s and client CPU per request (all threads of the client process),
-each with its ratio to raw urllib3 (higher is better for both ratios). On a busy machine the
-CPU column is the steadier of the two.
+reports medians: requests/s with its ratios to http.client (one keep-alive connection per
+thread) and to raw urllib3, and client CPU per request (all threads of the client process).
+On a busy machine the CPU column is the steadier of the two.
 
-Goals (from the issue): ft.request >= 0.85x raw urllib3 with one in flight, >= 0.95x with ten,
-and ahead of requests in both.
+Goals (issue 15): ft.request callbacks >= 1.0x http.client with one in flight, `.result()`
+>= 0.8x.
 """
 
 from __future__ import annotations
@@ -185,7 +185,31 @@ class Contenders:
         self.pm.clear()
         self.session.close()
 
+    def http_client(self) -> Callable[[], None]:
+        """One GET on this thread's own keep-alive `http.client` connection."""
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        path = parts.path
+
+        def one() -> None:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            assert response.status == 200 and response.read() == BODY
+
+        return one
+
     # one in flight
+
+    def http_client_seq(self, seconds: float) -> int:
+        one, n = self.http_client(), 0
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            one()
+            n += 1
+        return n
 
     def urllib3_seq(self, seconds: float) -> int:
         request, url, n = self.pm.request, self.url, 0
@@ -245,11 +269,16 @@ class Contenders:
 
     # ten in flight
 
-    def threads(self, seconds: float, one: Callable[[], None]) -> int:
+    def threads(self, seconds: float, one: Optional[Callable[[], None]], make: Any = None) -> int:
+        """Ten threads calling `one()` (or each its own `make()`) until `seconds` passed."""
         counts = [0] * CONCURRENCY
         end = time.perf_counter() + seconds
 
         def work(i: int) -> None:
+            nonlocal one
+            if make is not None:
+                one = make()
+            assert one is not None
             n = 0
             while time.perf_counter() < end:
                 one()
@@ -262,6 +291,9 @@ class Contenders:
         for w in workers:
             w.join()
         return sum(counts)
+
+    def http_client_conc(self, seconds: float) -> int:
+        return self.threads(seconds, None, self.http_client)
 
     def urllib3_conc(self, seconds: float) -> int:
         request, url = self.pm.request, self.url
@@ -281,12 +313,14 @@ class Contenders:
 
 WORKLOADS = {
     "seq": [
+        ("http.client", "http_client_seq"),
         ("urllib3 PoolManager", "urllib3_seq"),
         ("requests.Session", "requests_seq"),
         ("ft.request callbacks", "ft_callback_seq"),
         ("ft.request .result()", "ft_result_seq"),
     ],
     "conc": [
+        ("http.client (10 threads)", "http_client_conc"),
         ("urllib3 PoolManager (10 threads)", "urllib3_conc"),
         ("requests.Session (10 threads)", "requests_conc"),
         ("ft.request callbacks (10 chains)", "ft_callback_conc"),
@@ -415,19 +449,24 @@ def main() -> None:
                 ("conc", False, "ten requests in flight (client unpinned)"),
             ):
                 results = run_child(workload, url, pin)
-                base_rate = statistics.median(v[0] for v in next(iter(results.values())))
-                base_cpu = statistics.median(v[1] for v in next(iter(results.values())))
+                rates = {
+                    name: statistics.median(v[0] for v in values)
+                    for name, values in results.items()
+                }
+                cpus = {
+                    name: statistics.median(v[1] for v in values)
+                    for name, values in results.items()
+                }
+                stdlib, pool = (rates[name] for name, _ in WORKLOADS[workload][:2])
                 print("\n%s" % title)
                 print(
-                    "  %-36s %9s %8s %12s %8s"
-                    % ("contender", "req/s", "ratio", "CPU us/req", "ratio")
+                    "  %-36s %9s %12s %10s %12s"
+                    % ("contender", "req/s", "/http.client", "/urllib3", "CPU us/req")
                 )
-                for name, values in results.items():
-                    median = statistics.median(v[0] for v in values)
-                    cpu = statistics.median(v[1] for v in values)
+                for name in results:
                     print(
-                        "  %-36s %9.0f %7.2fx %12.0f %7.2fx"
-                        % (name, median, median / base_rate, cpu, base_cpu / cpu)
+                        "  %-36s %9.0f %11.2fx %9.2fx %12.0f"
+                        % (name, rates[name], rates[name] / stdlib, rates[name] / pool, cpus[name])
                     )
         if args.profile or args.profile_only:
             profile(url)

@@ -1,30 +1,44 @@
 #!/usr/bin/env python3
-"""WebSocket benchmark: ftcore beside websockets, websocket-client(+wsaccel) and aiohttp.
+"""WebSocket benchmark: ftcore (pure and numpy-accelerated masking) beside aiohttp, websockets
+and websocket-client (+wsaccel).
 
-    python bench/websocket.py [--rounds 5] [--small 20000] [--big 200] [--sockets 1000]
+    python bench/websocket.py [--rounds 3] [--small 20000] [--big 200] [--sockets 1000]
 
-One run, interleaved rounds (each round runs every contender once, in turn), medians printed
-with ratios against the goals:
+Echo rows, one message in flight, compression off:
+* 32-byte text echo, round trips/s: server and client share CPU 0 (`taskset -c 0`), as one
+  core serving both ends of a latency-bound exchange;
+* 1 MiB binary echo, MiB/s each way: the server on CPU 1, the client on CPU 0, so that the
+  server does not limit the client (bulk).
 
-* small echo: 32-byte text messages, one in flight, round trips per second;
-* big echo: 1 MiB binary messages, one in flight, MiB echoed per second (each MiB goes out
-  and comes back once);
-* masking: MiB/s of our pure-Python `masking.mask` beside websockets' C `apply_mask`;
-* fan-out: 1,000 ftcore sockets open at once on one loop, each echoing one message: wall time
-  and RSS growth per socket (measured in a fresh child process).
+Every run is a fresh child process (pinned to CPU 0) that opens one connection, does the same
+warm-up (a tenth of the count) and then times `count` round trips. Rounds are interleaved
+(each round runs every contender once, the order reversed every other round); the table shows
+medians and each contender's ratio to the best peer of the row.
 
-The echo server runs in another process pinned to CPU 1: node's `ws` when `node` can load it
-(`npm install ws` in /tmp/wsnode, or set NODE_PATH), else a `websockets` asyncio server;
-compression off. The client side (this process, ftcore's loop thread included) is pinned to
-CPU 0, like `taskset -c 0`, so every contender gets one core for the one-in-flight echoes.
+Styles: "callbacks" means the library's own loop or thread drives the exchange and the next
+send comes from the message handler (ftcore's onMessage on its loop thread, websocket-client's
+WebSocketApp, and the asyncio clients, whose coroutine the loop resumes); "caller's thread"
+means the caller sends and waits for the answer (ftcore: `send`, then the message from a
+queue filled by onMessage; websocket-client's blocking socket; websockets' sync client).
+"ftcore pure" runs with FTCORE_NO_ACCEL=1; "ftcore numpy" only when numpy is importable.
+
+Also: masking rates (CPU time, medians) of ftcore's routes beside websockets' C `apply_mask`
+and wsaccel; and a fan-out of 1,000 ftcore sockets on one loop (wall time, RSS per socket).
+
+The echo server is node's `ws` when `node` can load it (`npm install ws bufferutil` in
+/tmp/wsnode, or set NODE_PATH), else a `websockets` asyncio server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import json
 import os
+import queue
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,9 +56,11 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
 import ftcore  # noqa: E402
 from ftcore_websocket import masking  # noqa: E402
 
+MiB = 2**20
 SMALL = "x" * 32
 BIG = bytes(range(256)) * 4096  # 1 MiB
-MiB = 2**20
+NODELAY = ((6, 1, 1),)  # IPPROTO_TCP, TCP_NODELAY, on
+WAIT_S = 60.0
 
 NODE_SERVER = r"""
 const { WebSocketServer } = require('ws');
@@ -77,148 +93,321 @@ def _raise_nofile(limit: int = 65536) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def start_server(kind: str) -> Tuple[subprocess.Popen, str, str]:
-    """The echo server process pinned to CPU 1; returns (process, url, description)."""
+def _pinned(cpu: int) -> List[str]:
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
+
+
+def start_server(kind: str, cpu: int) -> Tuple["subprocess.Popen[bytes]", str, str]:
+    """An echo server process pinned to `cpu` (all its threads); (process, url, name)."""
     env = dict(os.environ)
     env.setdefault("NODE_PATH", "/tmp/wsnode/node_modules")
-    pin = ["taskset", "-c", "1"] if os.cpu_count() and os.cpu_count() > 1 else []
-    if kind in ("auto", "node"):
-        try:
-            proc = subprocess.Popen(
-                pin + ["node", "-e", NODE_SERVER],
-                stdout=subprocess.PIPE,
-                env=env,
-                preexec_fn=_raise_nofile,
-            )
-            line = proc.stdout.readline().strip()  # type: ignore[union-attr]
-            if line:
-                return proc, "ws://127.0.0.1:%s/" % line.decode(), "node ws"
-            proc.kill()
-        except FileNotFoundError:
-            pass
-        if kind == "node":
-            raise SystemExit("node ws server unavailable (npm install ws in /tmp/wsnode)")
+    if kind in ("auto", "node") and shutil.which("node"):
+        proc = subprocess.Popen(
+            _pinned(cpu) + ["node", "-e", NODE_SERVER],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_raise_nofile,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if line:
+            return proc, "ws://127.0.0.1:%s/" % line.decode(), "node ws"
+        proc.kill()
+        proc.wait()
+    if kind == "node":
+        raise SystemExit("node ws server unavailable (npm install ws in /tmp/wsnode)")
     proc = subprocess.Popen(
-        pin + [sys.executable, "-c", PY_SERVER], stdout=subprocess.PIPE, preexec_fn=_raise_nofile
+        _pinned(cpu) + [sys.executable, "-c", PY_SERVER],
+        stdout=subprocess.PIPE,
+        preexec_fn=_raise_nofile,
     )
-    line = proc.stdout.readline().strip()  # type: ignore[union-attr]
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
     return proc, "ws://127.0.0.1:%s/" % line.decode(), "websockets asyncio"
 
 
-# -- contenders: each returns seconds for `count` round trips of `payload` -------------------------
+# -- contenders (in the child): each returns seconds for `count` round trips after `warmup` --------
+
+Stamp = Tuple[float, float]  # (wall clock, CPU time of the whole process: every thread)
+Measure = Stamp  # seconds between two stamps
+Echo = Callable[[str, Any, int, int], Measure]
 
 
-def ftcore_echo(url: str, payload: Any, count: int) -> float:
-    config = {"limits": {"wsMaxMessageBytes": 64 * MiB}}
-    with ftcore.Runtime(config=config) as rt:
-        opened = threading.Event()
-        done = threading.Event()
-        state = {"n": 0, "t0": 0.0, "t1": 0.0}
+def _now() -> Stamp:
+    return time.perf_counter(), time.process_time()
+
+
+def _between(start: Stamp, end: Stamp) -> Measure:
+    return end[0] - start[0], end[1] - start[1]
+
+
+def ftcore_callbacks(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    with ftcore.Runtime(config={"limits": {"wsMaxMessageBytes": 64 * MiB}}) as rt:
+        opened, done = threading.Event(), threading.Event()
+        times: List[Stamp] = []
+        left = [warmup + count]
         task = rt.connectSocket(url=url, tcpNoDelay=True)
-        task.onOpen(lambda res: opened.set())
         send = task.send
 
         def on_message(res: Dict[str, Any]) -> None:
-            state["n"] += 1
-            if state["n"] < count:
-                send({"data": res["data"]})
+            left[0] -= 1
+            if left[0] == count:
+                times.append(_now())
+            if left[0]:
+                send({"data": payload})
             else:
-                state["t1"] = time.perf_counter()
+                times.append(_now())
                 done.set()
 
+        task.onOpen(lambda res: opened.set())
         task.onMessage(on_message)
-        if not opened.wait(10):
+        if not opened.wait(WAIT_S):
             raise RuntimeError("ftcore did not open")
-        state["t0"] = time.perf_counter()
+        if not warmup:
+            times.append(_now())
         send({"data": payload})
-        if not done.wait(300):
-            raise RuntimeError("ftcore echo stalled at %d" % state["n"])
+        if not done.wait(WAIT_S * 5):
+            raise RuntimeError("ftcore echo stalled with %d to go" % left[0])
         task.close()
-        return state["t1"] - state["t0"]
+        return _between(times[0], times[1])
 
 
-def websockets_echo(url: str, payload: Any, count: int) -> float:
-    from websockets.sync.client import connect
-
-    with connect(url, compression=None, max_size=None) as ws:
-        ws.socket.setsockopt(6, 1, 1)  # TCP_NODELAY
-        t0 = time.perf_counter()
+def ftcore_caller_thread(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    with ftcore.Runtime(config={"limits": {"wsMaxMessageBytes": 64 * MiB}}) as rt:
+        opened = threading.Event()
+        messages: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        task = rt.connectSocket(url=url, tcpNoDelay=True)
+        task.onOpen(lambda res: opened.set())
+        task.onMessage(messages.put)
+        if not opened.wait(WAIT_S):
+            raise RuntimeError("ftcore did not open")
+        send, get = task.send, messages.get
+        for _ in range(warmup):
+            send({"data": payload})
+            get(timeout=WAIT_S)
+        t0 = _now()
         for _ in range(count):
-            ws.send(payload)
-            ws.recv()
-        return time.perf_counter() - t0
+            send({"data": payload})
+            get(timeout=WAIT_S)
+        measure = _between(t0, _now())
+        task.close()
+        return measure
 
 
-def websocket_client_echo(url: str, payload: Any, count: int) -> float:
-    import websocket
-
-    ws = websocket.create_connection(url, sockopt=((6, 1, 1),))
-    try:
-        binary = isinstance(payload, bytes)
-        t0 = time.perf_counter()
-        for _ in range(count):
-            if binary:
-                ws.send_binary(payload)
-            else:
-                ws.send(payload)
-            ws.recv()
-        return time.perf_counter() - t0
-    finally:
-        ws.close()
-
-
-def aiohttp_echo(url: str, payload: Any, count: int) -> float:
+def aiohttp_echo(url: str, payload: Any, count: int, warmup: int) -> Measure:
     import aiohttp
 
-    async def run() -> float:
+    async def run() -> Measure:
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(url, compress=0, max_msg_size=0) as ws:
-                binary = isinstance(payload, bytes)
-                t0 = time.perf_counter()
-                for _ in range(count):
-                    if binary:
-                        await ws.send_bytes(payload)
-                    else:
-                        await ws.send_str(payload)
+                send = ws.send_bytes if isinstance(payload, bytes) else ws.send_str
+                for _ in range(warmup):
+                    await send(payload)
                     await ws.receive()
-                return time.perf_counter() - t0
+                t0 = _now()
+                for _ in range(count):
+                    await send(payload)
+                    await ws.receive()
+                return _between(t0, _now())
 
     return asyncio.run(run())
 
 
-CONTENDERS: Dict[str, Callable[[str, Any, int], float]] = {
-    "ftcore": ftcore_echo,
-    "websockets (sync)": websockets_echo,
-    "websocket-client": websocket_client_echo,
-    "aiohttp": aiohttp_echo,
+def websockets_asyncio_echo(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    from websockets.asyncio.client import connect
+
+    async def run() -> Measure:
+        async with connect(url, compression=None, max_size=None, ping_interval=None) as ws:
+            for _ in range(warmup):
+                await ws.send(payload)
+                await ws.recv()
+            t0 = _now()
+            for _ in range(count):
+                await ws.send(payload)
+                await ws.recv()
+            return _between(t0, _now())
+
+    return asyncio.run(run())
+
+
+def websockets_sync_echo(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    from websockets.sync.client import connect
+
+    with connect(url, compression=None, max_size=None) as ws:
+        ws.socket.setsockopt(*NODELAY[0])
+        for _ in range(warmup):
+            ws.send(payload)
+            ws.recv()
+        t0 = _now()
+        for _ in range(count):
+            ws.send(payload)
+            ws.recv()
+        return _between(t0, _now())
+
+
+def websocket_client_echo(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    import websocket
+
+    ws = websocket.create_connection(url, sockopt=NODELAY)
+    try:
+        send = ws.send_binary if isinstance(payload, bytes) else ws.send
+        for _ in range(warmup):
+            send(payload)
+            ws.recv()
+        t0 = _now()
+        for _ in range(count):
+            send(payload)
+            ws.recv()
+        return _between(t0, _now())
+    finally:
+        ws.close()
+
+
+def websocket_client_app_echo(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    import websocket
+
+    opcode = websocket.ABNF.OPCODE_BINARY if isinstance(payload, bytes) else 1
+    times: List[Stamp] = []
+    left = [warmup + count]
+
+    def on_open(ws: Any) -> None:
+        if not warmup:
+            times.append(_now())
+        ws.send(payload, opcode)
+
+    def on_message(ws: Any, message: Any) -> None:
+        left[0] -= 1
+        if left[0] == count:
+            times.append(_now())
+        if left[0]:
+            ws.send(payload, opcode)
+        else:
+            times.append(_now())
+            ws.close()
+
+    app = websocket.WebSocketApp(url, on_open=on_open, on_message=on_message)
+    app.run_forever(sockopt=NODELAY)
+    if len(times) != 2:
+        raise RuntimeError("websocket-client app stopped with %d to go" % left[0])
+    return _between(times[0], times[1])
+
+
+def contenders() -> List[Tuple[str, str, Echo, Dict[str, str]]]:
+    """(name, style, function, environment of its child) for what is importable here."""
+    pure = {masking.NO_ACCEL_ENV: "1"}
+    accel = {masking.NO_ACCEL_ENV: ""}
+    rows: List[Tuple[str, str, Echo, Dict[str, str]]] = [
+        ("ftcore pure", "callbacks", ftcore_callbacks, pure),
+        ("ftcore pure", "caller's thread", ftcore_caller_thread, pure),
+    ]
+    if masking._numpy_masker() is not None:
+        rows += [
+            ("ftcore numpy", "callbacks", ftcore_callbacks, accel),
+            ("ftcore numpy", "caller's thread", ftcore_caller_thread, accel),
+        ]
+    peers: List[Tuple[str, str, Echo, str]] = [
+        ("aiohttp", "callbacks", aiohttp_echo, "aiohttp"),
+        ("websockets asyncio", "callbacks", websockets_asyncio_echo, "websockets"),
+        ("websockets sync", "caller's thread", websockets_sync_echo, "websockets"),
+        ("websocket-client app", "callbacks", websocket_client_app_echo, "websocket"),
+        ("websocket-client", "caller's thread", websocket_client_echo, "websocket"),
+    ]
+    for name, style, fn, module in peers:
+        if _importable(module):
+            rows.append((name, style, fn, {}))
+    return rows
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+CHILD_FUNCTIONS: Dict[str, Echo] = {
+    fn.__name__: fn
+    for fn in (
+        ftcore_callbacks,
+        ftcore_caller_thread,
+        aiohttp_echo,
+        websockets_asyncio_echo,
+        websockets_sync_echo,
+        websocket_client_echo,
+        websocket_client_app_echo,
+    )
 }
+
+
+def child(function: str, url: str, size: str, count: int, warmup: int) -> None:
+    payload = BIG if size == "big" else SMALL
+    wall, cpu = CHILD_FUNCTIONS[function](url, payload, count, warmup)
+    print(json.dumps({"wall": wall, "cpu": cpu}))
+
+
+def run_child(fn: Echo, env: Dict[str, str], url: str, size: str, count: int) -> Measure:
+    """(wall, client CPU) seconds for `count` round trips, in a fresh process pinned to CPU 0."""
+    child_env = dict(os.environ)
+    child_env.update(env)
+    argv = [sys.executable, os.path.abspath(__file__), "--child", fn.__name__, url, size]
+    out = subprocess.run(
+        _pinned(0) + argv + [str(count), str(max(1, count // 10))],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        timeout=600,
+    )
+    if out.returncode:
+        raise RuntimeError("%s failed:\n%s" % (fn.__name__, out.stderr[-2000:]))
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(result["wall"]), float(result["cpu"])
 
 
 # -- masking -----------------------------------------------------------------------------------
 
 
 def masking_rates(rounds: int) -> Dict[str, Dict[str, float]]:
+    """MiB/s per route and size, from per-call CPU time (medians of interleaved samples)."""
     key = b"\x12\x34\x56\x78"
-    small = b"y" * 32
-    out: Dict[str, Dict[str, float]] = {}
-    routines: Dict[str, Callable[[bytes, bytes], bytes]] = {"ftcore masking.mask": masking.mask}
+    sizes = {"32 B": 32, "64 KiB": 64 * 1024, "1 MiB": MiB, "16 MiB": 16 * MiB}
+    routines: Dict[str, Callable[[bytes, bytes], Any]] = {
+        "ftcore pure (int)": functools.partial(masking._mask_pure, b""),
+    }
+    accelerated = masking._numpy_masker()
+    if accelerated is not None:
+        routines["ftcore numpy"] = functools.partial(accelerated, b"")
     try:
         from websockets.speedups import apply_mask
 
-        routines["websockets.speedups.apply_mask (C)"] = apply_mask
+        routines["websockets apply_mask (C)"] = apply_mask
     except ImportError:
         pass
-    for name, fn in routines.items():
-        rates: Dict[str, List[float]] = {"1 MiB": [], "32 B": []}
-        for _ in range(rounds):
-            for label, data, reps in (("1 MiB", BIG, 50), ("32 B", small, 200000)):
-                t0 = time.perf_counter()
+    try:
+        from wsaccel.xormask import XorMaskerSimple
+
+        def wsaccel_mask(data: bytes, key: bytes) -> Any:
+            return XorMaskerSimple(key).process(data)
+
+        routines["wsaccel XorMaskerSimple (C)"] = wsaccel_mask
+    except ImportError:
+        pass
+    samples: Dict[Tuple[str, str], List[float]] = {}
+    for _ in range(rounds):
+        for label, size in sizes.items():
+            data = os.urandom(size)
+            reps = max(2, (4 * MiB) // size)
+            for name, fn in routines.items():
+                t0 = time.thread_time()
                 for _ in range(reps):
                     fn(data, key)
-                elapsed = time.perf_counter() - t0
-                rates[label].append(len(data) * reps / MiB / elapsed)
-        out[name] = {label: statistics.median(v) for label, v in rates.items()}
-    return out
+                elapsed = max(time.thread_time() - t0, 1e-9)
+                samples.setdefault((name, label), []).append(size * reps / MiB / elapsed)
+    return {
+        name: {label: statistics.median(samples[name, label]) for label in sizes}
+        for name in routines
+    }
 
 
 # -- fan-out (child process) -------------------------------------------------------------------
@@ -297,81 +486,80 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--small", type=int, default=20000, help="round trips per small run")
-    parser.add_argument("--big", type=int, default=200, help="1 MiB round trips per big run")
-    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small", type=int, default=20000, help="round trips per 32 B run")
+    parser.add_argument("--big", type=int, default=200, help="round trips per 1 MiB run")
+    parser.add_argument("--sockets", type=int, default=1000, help="fan-out sockets (0: skip)")
     parser.add_argument("--server", choices=("auto", "node", "websockets"), default="auto")
     parser.add_argument("--only", default="", help="comma-separated contender names")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--fanout-child", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        function, url, size, count, warmup = args.child
+        child(function, url, size, int(count), int(warmup))
+        return
     if args.fanout_child:
         fanout_child(args.fanout_child[0], int(args.fanout_child[1]))
         return
 
     _raise_nofile()
-    proc, url, server_name = start_server(args.server)
+    servers: List["subprocess.Popen[bytes]"] = []
     try:
-        _run(args, url, server_name)
+        shared, shared_url, server_name = start_server(args.server, 0)
+        servers.append(shared)
+        apart, apart_url, _ = start_server(args.server, 1)
+        servers.append(apart)
+        _run(args, shared_url, apart_url, server_name)
     finally:
-        proc.kill()
-        proc.wait()
+        for proc in servers:
+            proc.kill()
+            proc.wait()
 
 
-def _run(args: Any, url: str, server_name: str) -> None:
-    try:
-        from websockets import speedups  # noqa: F401
-
-        speedups_on = True
-    except ImportError:
-        speedups_on = False
-    try:
-        import wsaccel  # noqa: F401
-
-        wsaccel_on = True
-    except ImportError:
-        wsaccel_on = False
+def _run(args: Any, shared_url: str, apart_url: str, server_name: str) -> None:
     import websockets
 
-    contenders = dict(CONTENDERS)
+    rows = contenders()
     if args.only:
         wanted = set(args.only.split(","))
-        contenders = {k: v for k, v in contenders.items() if k in wanted}
-    print("server: %s at %s (pinned to CPU 1); client pinned to CPU 0" % (server_name, url))
+        rows = [row for row in rows if row[0] in wanted]
+    print("server: %s; python %s" % (server_name, sys.version.split()[0]))
     print(
-        "python %s; websockets %s (C speedups %s); websocket-client%s"
+        "websockets %s (C speedups %s); websocket-client%s; numpy %s"
         % (
-            sys.version.split()[0],
             websockets.__version__,
-            "on" if speedups_on else "off",
-            " + wsaccel" if wsaccel_on else " (no wsaccel)",
+            "on" if _importable("websockets.speedups") else "off",
+            " + wsaccel" if _importable("wsaccel") else " (no wsaccel)",
+            "importable" if masking._numpy_masker() is not None else "not importable",
         )
     )
-    os.sched_setaffinity(0, {0})  # as `taskset -c 0`: ftcore's loop thread included
+    echo_rows = [  # (title, url, payload, round trips per run, format); rates: count / s
+        ("32-byte text echo, round trips/s (server and client on CPU 0)", shared_url, "small",
+         args.small, "%.0f"),
+        ("1 MiB binary echo, MiB/s each way (server on CPU 1, client on CPU 0)", apart_url,
+         "big", args.big, "%.1f"),
+    ]  # fmt: skip
+    results: Dict[str, Dict[Tuple[str, str], List[Measure]]] = {row[0]: {} for row in echo_rows}
+    for round_no in range(args.rounds):
+        order = rows if round_no % 2 == 0 else rows[::-1]
+        for title, url, size, count, _ in echo_rows:
+            for name, style, fn, env in order:
+                wall, cpu = run_child(fn, env, url, size, count)
+                results[title].setdefault((name, style), []).append((count / wall, cpu / count))
+    for title, _, _, _, fmt in echo_rows:
+        print("\n%s; client CPU per round trip; medians of %d rounds" % (title, args.rounds))
+        _table(results[title], fmt)
 
-    small: Dict[str, List[float]] = {name: [] for name in contenders}
-    big: Dict[str, List[float]] = {name: [] for name in contenders}
-    for _ in range(args.rounds):
-        for name, fn in contenders.items():
-            small[name].append(args.small / fn(url, SMALL, args.small))
-        for name, fn in contenders.items():
-            big[name].append(args.big / fn(url, BIG, args.big))
-    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-
-    print("\n32-byte text echo, one in flight (round trips/s, median of %d)" % args.rounds)
-    _table(small, "websocket-client", "%.0f")
-    print("\n1 MiB binary echo, one in flight (MiB/s, median of %d)" % args.rounds)
-    _table(big, "aiohttp", "%.1f")
-
-    print("\nmasking (MiB/s, median)")
+    print("\nmasking, MiB/s (CPU time, median of %d)" % max(3, args.rounds))
     for name, rates in masking_rates(max(3, args.rounds)).items():
-        print("  %-36s 1 MiB %9.1f   32 B %8.1f" % (name, rates["1 MiB"], rates["32 B"]))
+        print("  %-30s" % name + "".join("  %s %9.1f" % kv for kv in rates.items()))
 
     if args.sockets:
-        result = fanout(url, args.sockets)
+        result = fanout(apart_url, args.sockets)
         print(
             "\n%d ftcore sockets on one loop, one echo each: %d echoed, %d failed, %.2f s wall, "
-            "%.1f KiB RSS per socket (goal < 64)"
+            "%.1f KiB RSS per socket"
             % (
                 args.sockets,
                 result["echoed"],
@@ -381,29 +569,33 @@ def _run(args: Any, url: str, server_name: str) -> None:
             )
         )
 
-    ft_small = statistics.median(small.get("ftcore", [0]))
-    ft_big = statistics.median(big.get("ftcore", [0]))
-    if "websocket-client" in small and "aiohttp" in big:
-        print(
-            "\ngoals: small echo %.2fx websocket-client%s (goal >= 1.0); "
-            "1 MiB %.2fx aiohttp (goal >= 0.6)"
-            % (
-                ft_small / statistics.median(small["websocket-client"]),
-                "+wsaccel" if wsaccel_on else "",
-                ft_big / statistics.median(big["aiohttp"]),
+
+def _table(results: Dict[Tuple[str, str], List[Measure]], fmt: str) -> None:
+    """Rate (wall) and client CPU per round trip, each with its ratio to the best peer (the
+    CPU ratio is the peer's CPU over ours: above 1 means we use less)."""
+    rate = {key: statistics.median(r for r, _ in values) for key, values in results.items()}
+    cpu = {key: statistics.median(c for _, c in values) for key, values in results.items()}
+    peers = [key for key in results if not key[0].startswith("ftcore")]
+    best_rate = max(peers, key=rate.__getitem__) if peers else None
+    best_cpu = min(peers, key=cpu.__getitem__) if peers else None
+    for key, values in results.items():
+        rates = [r for r, _ in values]
+        line = "  %-21s %-16s %9s (%s-%s)" % (
+            key[0],
+            key[1],
+            fmt % rate[key],
+            fmt % min(rates),
+            fmt % max(rates),
+        )
+        if best_rate and best_cpu:
+            line += " %5.2fx   CPU %8.1f us %5.2fx" % (
+                rate[key] / rate[best_rate],
+                cpu[key] * 1e6,
+                cpu[best_cpu] / cpu[key],
             )
-        )
-
-
-def _table(results: Dict[str, List[float]], reference: str, fmt: str) -> None:
-    ref = statistics.median(results[reference]) if reference in results else None
-    for name, values in results.items():
-        median = statistics.median(values)
-        ratio = " %.2fx %s" % (median / ref, reference) if ref else ""
-        print(
-            "  %-20s %12s   (min %s, max %s)%s"
-            % (name, fmt % median, fmt % min(values), fmt % max(values), ratio)
-        )
+        print(line)
+    if best_rate and best_cpu:
+        print("  best peer: %s (%s) by rate, %s (%s) by CPU" % (best_rate + best_cpu))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
     "ftcore_tables",
+    "ftcore_lifecycles",
 ]
 exclude_patterns = ["_build", "examples"]
 default_role = "code"

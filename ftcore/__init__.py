@@ -4,47 +4,103 @@
     ft.request(url="https://example.com/api", success=print)
 
 `ft` is a default `Runtime`, made on first use; build your own `Runtime(config=...)` to
-configure domains, timeouts, the sandbox or plugins.
+configure domains, timeouts, the sandbox or plugins. The task and socket classes are exported
+for type hints (`def load(task: ftcore.RequestTask) -> None`); the API calls make them.
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from ._core.state import State
 from .errors import Errno, FtError
 from .hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
+    from ._api.default import DefaultRuntime
+    from ._api.download import DownloadTask
+    from ._api.eventsource import EventSource
+    from ._api.request import RequestTask
     from ._api.runtime import Runtime
+    from ._api.socket import SocketTask
+    from ._api.tcp import TCPSocket
+    from ._api.udp import UDPSocket
+    from ._api.upload import UploadTask
 
-__all__ = ["ft", "Runtime", "FtError", "Errno", "State", "hookimpl", "hookspec"]
+    ft: Runtime
+
+__all__ = [
+    "ft",
+    "Runtime",
+    "RequestTask",
+    "DownloadTask",
+    "UploadTask",
+    "SocketTask",
+    "UDPSocket",
+    "TCPSocket",
+    "EventSource",
+    "FtError",
+    "Errno",
+    "State",
+    "hookimpl",
+    "hookspec",
+]
 __version__ = "0.1.0"
 
-_default: "Optional[Runtime]" = None
+# Public names whose module loads on first use, so `import ftcore` stays nearly as cheap as
+# pluggy (the loop, sockets and the sandbox come with the first runtime).
+_LAZY = {
+    "Runtime": "._api.runtime",
+    "RequestTask": "._api.request",
+    "DownloadTask": "._api.download",
+    "UploadTask": "._api.upload",
+    "EventSource": "._api.eventsource",
+    "SocketTask": "._api.socket",
+    "UDPSocket": "._api.udp",
+    "TCPSocket": "._api.tcp",
+}
+
+_default: "Optional[DefaultRuntime]" = None
 _default_lock = threading.Lock()
 
 
-def _default_runtime() -> "Runtime":
-    from ._api.runtime import Runtime
+def _default_runtime() -> "DefaultRuntime":
+    """The default runtime, made (or remade) here. It is made with no lock held: making it
+    imports the entry-point plugins, code that may itself use `ftcore.ft`. Of two threads
+    racing to make it, one runtime is kept and the other closed."""
+    from ._api.default import DefaultRuntime
 
     global _default
+    current = _default
+    if current is not None and not current.closed:
+        return current
+    made = DefaultRuntime()
     with _default_lock:
-        if _default is None or _default.closed:
-            _default = Runtime()
-            atexit.register(_default.close)
-        return _default
+        current = _default
+        if current is None or current.closed:
+            current = _default = made
+    if current is not made:
+        made.close()
+    else:
+        atexit.register(made.close)
+    return current
 
 
 def __getattr__(name: str) -> Any:
-    """`ft` and `Runtime` load on first use, so `import ftcore` stays nearly as cheap as
-    pluggy (the loop, sockets and the sandbox come with the first runtime)."""
+    """`ft` (made on first use, remade after it is closed) and the `_LAZY` names."""
     if name == "ft":
         return _default_runtime()
-    if name == "Runtime":
-        from ._api.runtime import Runtime
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module 'ftcore' has no attribute %r" % name)
+    from importlib import import_module
 
-        return Runtime
-    raise AttributeError("module 'ftcore' has no attribute %r" % name)
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -34,6 +34,7 @@ class Errno(enum.IntEnum):
     RESPONSE_TOO_LARGE = 600019
     INTERCEPTED = 600020
     TRANSPORT_UNAVAILABLE = 600021
+    STREAM_BUFFER_FULL = 600022
     FILE_TOO_LARGE = 603301
     FILE_WRITE = 603302
     PATH_NOT_PERMITTED = 603303
@@ -63,6 +64,9 @@ ERRNO_TABLE: Dict[Errno, str] = {
     Errno.RESPONSE_TOO_LARGE: "response too large",
     Errno.INTERCEPTED: "intercepted",
     Errno.TRANSPORT_UNAVAILABLE: "transport unavailable",
+    # a streamed body's consumer lagged past limits.streamBufferBytes on a transport that
+    # cannot pause reading (API.md §10)
+    Errno.STREAM_BUFFER_FULL: "stream buffer full",
     Errno.FILE_TOO_LARGE: "exceed max file size",
     Errno.FILE_WRITE: "file write error",
     Errno.PATH_NOT_PERMITTED: "permission denied",

@@ -20,7 +20,7 @@ import pluggy
 if TYPE_CHECKING:
     from ._api.runtime import Runtime
     from ._core.task import Task
-    from .transports import HttpTransport, UdpTransport, WsTransport
+    from .transports import HttpTransport, TcpTransport, UdpTransport, WsTransport
 
 hookspec = pluggy.HookspecMarker("ftcore")
 hookimpl = pluggy.HookimplMarker("ftcore")
@@ -46,6 +46,12 @@ def ftcore_websocket_transport_make(runtime: "Runtime") -> "Optional[WsTransport
 @hookspec(firstresult=True)
 def ftcore_udp_transport_make(runtime: "Runtime") -> "Optional[UdpTransport]":
     """Make the runtime's UDP transport. Called once, on first use; first non-None wins."""
+
+
+@hookspec(firstresult=True)
+def ftcore_tcp_transport_make(runtime: "Runtime") -> "Optional[TcpTransport]":
+    """Make the runtime's TCP transport (`createTCPSocket`). Called once, on first use; first
+    non-None wins. The builtin one (`ftcore_tcp`) adapts the stream layer, `runtime.net`."""
 
 
 # -- policies: every plugin contributes -------------------------------------------------------

@@ -61,16 +61,26 @@ class TimerHandle(Handle):
 
 
 class ManualClock:
-    """A clock that only moves when told to, so timeout tests need no sleeping."""
+    """A clock that only moves when told to, so timeout tests need no sleeping.
+
+    A loop made with it (`EventLoop(clock)`, `Runtime(clock=...)`) is woken by `advance`, so
+    timers that came due fire on the loop's own thread at once."""
 
     def __init__(self, start: float = 0.0) -> None:
         self.now = start
+        self._wakers: List[Callable[[], None]] = []
 
     def __call__(self) -> float:
         return self.now
 
+    def attach(self, wake: Callable[[], None]) -> None:
+        """Have `advance` call `wake` (a loop's thread-safe wake-up)."""
+        self._wakers.append(wake)
+
     def advance(self, seconds: float) -> None:
         self.now += seconds
+        for wake in list(self._wakers):
+            wake()
 
 
 class _Waker:
@@ -115,6 +125,9 @@ class EventLoop:
         self._writers: Dict[int, Handle] = {}
         self._waker = _Waker()
         self._selector.register(self._waker.reader, selectors.EVENT_READ)
+        attach = getattr(clock, "attach", None)  # a ManualClock wakes us when it moves
+        if attach is not None:
+            attach(self._waker.wake)
         self._stopping = False
         self._wake_pending = False
         self._closed = False
@@ -289,6 +302,20 @@ class EventLoop:
     def has_ready(self) -> bool:
         """True while callbacks wait for the next pass."""
         return bool(self._ready)
+
+    def pending_counts(self) -> Dict[str, int]:
+        """What the loop still holds: live callbacks in the ready queue, live timers, watched
+        fds. Read-only, for leak checks (a loop whose owner has finished should hold nothing;
+        `close()` drops it all, so ask just before). Callable from any thread; exact while no
+        pass runs."""
+        ready = list(self._ready)  # a snapshot in C: another thread may append meanwhile
+        timers = list(self._timers)
+        return {
+            "ready": sum(1 for handle in ready if not handle.cancelled),
+            "timers": sum(1 for entry in timers if not entry[2].cancelled),
+            "readers": len(self._readers),
+            "writers": len(self._writers),
+        }
 
     def close(self) -> None:
         """Release the selector and the wake-up pair; every watched fd leaves the selector."""

@@ -16,6 +16,7 @@ __all__ = [
     "HttpRequest",
     "HttpSink",
     "HttpExchange",
+    "PausableHttpExchange",
     "HttpTransport",
     "Header",
     "WsConnectRequest",
@@ -25,6 +26,10 @@ __all__ = [
     "UdpEvents",
     "UdpEndpoint",
     "UdpTransport",
+    "TcpConnectRequest",
+    "TcpEvents",
+    "TcpConnection",
+    "TcpTransport",
 ]
 
 Header = Tuple[str, str]
@@ -56,9 +61,11 @@ class HttpRequest:
     """One HTTP exchange (one hop of a redirect chain), already validated and encoded.
 
     `body` is bytes, or an iterable of bytes chunks whose total is `body_length` (uploads
-    stream from disk this way). `timeout` is the seconds left at the moment the request was
-    handed over (None: no limit). `tls` None means the runtime's `config["tls"]`; the core
-    fills it in before a transport sees the request.
+    stream from disk this way; each iteration starts from the first byte). `timeout` is the
+    seconds left at the moment the request was handed over (None: no limit). `tls` None means
+    the runtime's `config["tls"]`; the core fills it in before a transport sees the request.
+    `fresh_connection` is set when the core retries after a stale keep-alive connection: a
+    transport that pools connections must open a new one for this request.
     """
 
     method: str
@@ -69,6 +76,7 @@ class HttpRequest:
     timeout: Optional[float] = None
     tls: Optional[TlsSettings] = None
     decode_content: bool = True
+    fresh_connection: bool = False
 
 
 class HttpSink(Protocol):
@@ -76,10 +84,13 @@ class HttpSink(Protocol):
 
     A transport calls these in this order, never two at once: `sent` (zero or more times, as
     request body bytes leave), `headers` (once), `body` (zero or more times), then exactly one
-    of `end` or `error`. Nothing may be called after `end`/`error`. A transport driven by the
-    runtime's loop calls them on the loop thread and each is handled at once (calls made
-    from inside `start()` wait for the next loop pass); a transport with its own threads may
-    call them from those, and the core hands them to the loop.
+    of `end` or `error`. Nothing may be called after `end`/`error`. A server may answer before
+    it has read the whole body: `sent` calls may then continue after `headers` (RFC 9112: after
+    an early 2xx/3xx the body is sent in full before `end`; after an early status >= 400, or
+    an answer that closes the connection, the rest is not sent and `sent` stops).
+    A transport driven by the runtime's loop calls them on the loop thread and each is handled
+    at once (calls made from inside `start()` wait for the next loop pass); a transport with
+    its own threads may call them from those, and the core hands them to the loop.
     Calls racing `HttpExchange.abort()` are harmless: the core's sink drops whatever arrives
     once the exchange was aborted, so a transport need not lock around them. A chunk passed
     to `body` may be a view of a buffer the transport reuses: the sink copies what it keeps
@@ -89,7 +100,8 @@ class HttpSink(Protocol):
     its loop has seen the headers).
     """
 
-    def sent(self, nbytes: int) -> None: ...
+    def sent(self, nbytes: int) -> None:
+        """`nbytes` more of the request body were written (heads excluded): upload progress."""
 
     def headers(self, status: int, headers: List[Header], info: Dict[str, Any]) -> None:
         """`info`: what the connection did, for `profile` (`peerIP`, `port`, `socketReused`,
@@ -98,12 +110,23 @@ class HttpSink(Protocol):
     def body(self, chunk: Any) -> None: ...
 
     def end(self, info: Dict[str, Any]) -> None:
-        """`info` as for `headers`, plus `responseEnd`, `sendBytesCount` (request body bytes)
-        and `receivedBytedCount` (response body bytes off the wire). Call it once the
-        connection is back in the transport's pool, so a following request can reuse it."""
+        """`info` as for `headers`, plus `responseEnd`, `sendBytesCount` (bytes of the request
+        written: head and body) and `receivedBytedCount` (bytes of the response read: head,
+        framing and body as on the wire, before content decoding). Call it once the connection
+        is back in the transport's pool, so a following request can reuse it."""
 
-    def error(self, error: Exception) -> None:
-        """An `ftcore.FtError` with its errno, or any exception (reported as a network error)."""
+    def error(self, error: Exception, info: Optional[Dict[str, Any]] = None) -> None:
+        """An `ftcore.FtError` with its errno, or any exception (reported as a network error).
+
+        `info` gives the facts of the failed exchange the core's retry rule needs:
+        `socketReused` (the request went out on a pooled keep-alive connection) and
+        `receivedBytedCount` (response bytes read, 0 when none arrived), and may also hold
+        `sendBytesCount`. When the connection was reused, nothing of the response arrived, and
+        the error is errno 600015 (the peer closed the connection, EOF, or reset it), the
+        core sends the request again, once, with `fresh_connection` set (API.md §11: the
+        server closed an idle connection as the request went out). Without `info` the core
+        never retries.
+        """
 
 
 class HttpExchange(Protocol):
@@ -112,6 +135,27 @@ class HttpExchange(Protocol):
     def abort(self) -> None:
         """Drop the connection now, from the loop thread, without blocking: a worker blocked
         on it must wake up promptly, and the connection must never be reused."""
+
+
+class PausableHttpExchange(HttpExchange, Protocol):
+    """An exchange that can stop reading: optional, for flow control of streamed bodies.
+
+    When a consumer of an `enableChunked` body (an iterator, API.md §10) lags more than
+    `limits.streamBufferBytes` behind, the core calls `pause_reading()`; once it caught up,
+    `resume_reading()`. Both run on the loop thread, never from inside a sink call other than
+    `body`, and are no-ops once the exchange ended (or when already in that state).
+    While paused the transport reads nothing more from the socket, so the kernel's receive
+    buffer fills and the server's sends block: memory does not grow with the body. Bytes the
+    transport already read may still be delivered to `body` after `pause_reading()` returns.
+
+    An exchange without these methods cannot pause: the core then bounds what it buffers and
+    fails the task with errno 600022 (`Errno.STREAM_BUFFER_FULL`) when a consumer lags past the
+    limit.
+    """
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
 
 
 class HttpTransport(Protocol):
@@ -253,3 +297,97 @@ class UdpTransport(Protocol):
 
     def close(self) -> None:
         """The runtime is closing: close every endpoint still open."""
+
+
+# -- TCP ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TcpConnectRequest:
+    """One `TCPSocket.connect`, checked by the core (address, port, banned ports, domain list,
+    creation limit): the transport dials and moves bytes.
+
+    `host` is an IP literal (no brackets) or a host name to resolve off the loop; `family` is
+    `socket.AF_INET` or `AF_INET6` (an IPv6 socket reaches IPv4 addresses as v4-mapped ones).
+    `timeout` (seconds) is informational: the core times the connect out itself by calling
+    `TcpConnection.abort()`. `high_water`/`low_water` are the write queue's watermarks (see
+    `TcpConnection.watch_drain`).
+    """
+
+    host: str
+    port: int
+    family: int
+    timeout: Optional[float] = None
+    nodelay: bool = True
+    keepalive: bool = True
+    high_water: int = 2**20
+    low_water: int = 256 * 2**10
+
+
+class TcpEvents(Protocol):
+    """The core's receiver for one TCP connection; the transport calls it on the loop thread,
+    never from inside `TcpTransport.connect()` itself.
+
+    Order: `connected` once (or `failed` if the connection could not be made), then `data`
+    any number of times, `drained` when asked for, `eof` when the peer ended its side. `failed`
+    (a connect that failed, or a connection lost: reset, write error) and `closed` (the end
+    of a `close()`) are final: nothing is called after them, nor after `abort()`.
+    """
+
+    def connected(self, local: Tuple[Any, ...], remote: Tuple[Any, ...]) -> None:
+        """The connection is up; `local` and `remote` are socket addresses."""
+
+    def data(self, chunk: Any) -> None:
+        """Bytes read, in order: a view valid only during the call (copy what you keep)."""
+
+    def drained(self) -> None:
+        """The write queue fell back to `low_water` after `watch_drain()` returned True."""
+
+    def eof(self) -> None:
+        """The peer closed its side: no more `data` (the core then calls `close`)."""
+
+    def failed(self, error: Exception) -> None:
+        """An `FtError`: CONNECTION_REFUSED, NAME_NOT_RESOLVED, TIMEOUT or NETWORK while
+        connecting; CONNECTION_RESET (or NETWORK) once connected. The connection is released."""
+
+    def closed(self) -> None:
+        """What `close()` began is over: the queue flushed (or its time ran out), the socket
+        released."""
+
+
+class TcpConnection(Protocol):
+    """A connection being made or made, as returned by `TcpTransport.connect`; loop thread.
+    The core calls `write`, `close` and the rest only once `connected` has been heard."""
+
+    @property
+    def buffered(self) -> int:
+        """Bytes accepted by `write` that the kernel has not taken yet."""
+
+    def write(self, data: Any) -> None:
+        """Queue `data` (bytes-like; it will not change) and send it as the kernel takes it;
+        raise `FtError` if the connection is lost."""
+
+    def watch_drain(self) -> bool:
+        """Call `TcpEvents.drained` once `buffered` falls to `low_water`; False (and no call)
+        if it is there already."""
+
+    def pause_reading(self) -> None:
+        """Stop delivering `data` (the peer's sends then block); `resume_reading` undoes it."""
+
+    def resume_reading(self) -> None: ...
+
+    def close(self, timeout: float) -> None:
+        """Flush the queue (at most `timeout` seconds), then close; `TcpEvents.closed` follows,
+        from a later loop pass."""
+
+    def abort(self) -> None:
+        """Drop the connection (or the dial) now; nothing is reported afterwards."""
+
+
+class TcpTransport(Protocol):
+    def connect(self, request: TcpConnectRequest, events: TcpEvents) -> TcpConnection:
+        """Start connecting (never blocking the loop); raise `FtError` for a request that
+        cannot be made: the core reports it as a failed connect."""
+
+    def close(self) -> None:
+        """The runtime is closing: drop every connection still held."""

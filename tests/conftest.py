@@ -1,3 +1,3 @@
-"""Shared fixtures: real peers (tests/peers) and leak checks."""
+"""Shared fixtures: real peers (tests/peers), the runtimes (tests/support) and leak checks."""
 
-pytest_plugins = ["tests.peers.fixtures"]
+pytest_plugins = ["tests.peers.fixtures", "tests.support.runtimes"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from .http import HttpTaskBase, header_dict
+from .streaming.body import BodyStream, iterator_methods, view_methods
 from .._core.listeners import event_methods
 from ..errors import Errno, FtError
 from ..transports import HttpRequest
@@ -39,12 +40,27 @@ class RequestTask(HttpTaskBase):
     _gate_body = False  # _receive_body only collects bytes or forwards them in order
 
     onChunkReceived, offChunkReceived = event_methods("ChunkReceived")  # noqa: N815
+    # API.md §10: the same chunks as text, lines and Server-Sent Events, and as iterators
+    onTextChunkReceived, offTextChunkReceived = view_methods("text")  # noqa: N815
+    onLineReceived, offLineReceived = view_methods("lines")  # noqa: N815
+    onServerSentEvent, offServerSentEvent = view_methods("events")  # noqa: N815
+    iter_chunks, aiter_chunks = iterator_methods("chunks")
+    iter_text, aiter_text = iterator_methods("text")
+    iter_lines, aiter_lines = iterator_methods("lines")
+    iter_events, aiter_events = iterator_methods("events")
 
     def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
         super().__init__(runtime, options)
         self._parts: List[bytes] = []
         self._held = 0
         self._chunked = False
+        self._stream: Optional[BodyStream] = None
+        if options.get("enableChunked"):  # made now: an iterator may start before the loop
+            self._stream = self._body_stream()
+
+    def _body_stream(self) -> BodyStream:
+        limit = self._runtime.config["limits"]["streamBufferBytes"]
+        return BodyStream(self, limit, lambda: charset_of(_content_type(self._headers)))
 
     def _redirect_mode(self, options: Dict[str, Any]) -> str:
         mode = options.get("redirect", "follow")
@@ -66,6 +82,8 @@ class RequestTask(HttpTaskBase):
         if not isinstance(data_type, str):
             raise FtError(Errno.INVALID_OPTION, "invalid dataType %r" % (data_type,))
         self._chunked = bool(options.get("enableChunked", False))
+        if self._chunked and self._stream is None:  # an interceptor turned it on
+            self._stream = self._body_stream()
         url: str = options["url"]
         header: Dict[str, str] = options.get("header") or {}
         if not isinstance(header, dict):
@@ -86,7 +104,12 @@ class RequestTask(HttpTaskBase):
         self._parts.append(data)
 
     def _emit_chunk(self, data: bytes) -> None:
-        self._listeners.emit("ChunkReceived", {"data": data})
+        stream = self._stream
+        # once iterators or views read the stream, no backlog of chunks waits for a listener
+        if stream is None or not stream.consumed or self._listeners.has("ChunkReceived"):
+            self._listeners.emit("ChunkReceived", {"data": data})
+        if stream is not None:
+            stream.feed(data)
 
     def _discard(self) -> None:
         self._parts = []
@@ -95,6 +118,8 @@ class RequestTask(HttpTaskBase):
     def _completed(
         self, status: int, headers: List["Header"], profile: Dict[str, Any]
     ) -> Dict[str, Any]:
+        if self._stream is not None:
+            self._stream.finish()  # the last text and line come before success
         options = self._prepared
         header, cookies = self._header_dict or header_dict(headers)
         raw = b"".join(self._parts)

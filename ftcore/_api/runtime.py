@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union
 
 from .._core.config import load_config
+from .._core.hookchain import chain
 from .._core.options import Options, merge_options, options_error
 from .._core.plugins import make_plugin_manager
 from .._core.sandbox import Sandbox
 from .._core.slots import Slots
+from .._core.stash import Stash
 from ..errors import Errno, FtError
 from ..loop import EventLoop
 
@@ -20,7 +22,13 @@ if TYPE_CHECKING:
     from .upload import UploadTask
     from .socket import SocketTask
     from .udp import UDPSocket
+    from .tcp import TCPSocket
+    from .eventsource import EventSource
+    from .._core.endpoint import Endpoint
     from .._core.task import Task
+    from .._net import Net
+
+    Tracked = Union[Task, Endpoint]  # what the runtime keeps alive until it ends
 
 __all__ = ["Runtime"]
 
@@ -36,18 +44,28 @@ class Runtime:
         plugins: Iterable[Any] = (),
         entrypoints: bool = True,
         autostart: bool = True,
+        clock: Optional[Callable[[], float]] = None,
     ) -> None:
         self.config = load_config(config)
         self.pm = make_plugin_manager(plugins, entrypoints)
         self.hook = self.pm.hook
+        # the per-task policy hooks, called as plain functions (`_core.hookchain`)
+        self._options_prepare = chain(self.hook.ftcore_options_prepare)
+        self._url_check = chain(self.hook.ftcore_url_check)
+        self._timeout_choose = chain(self.hook.ftcore_timeout_choose)
+        self._path_resolve = chain(self.hook.ftcore_path_resolve)
+        self._result_rewrite = chain(self.hook.ftcore_result_rewrite)
+        self._task_observe = chain(self.hook.ftcore_task_observe)
         self.sandbox = Sandbox(self.config["sandbox"])  # may fail: before the loop's fds exist
-        self.loop = EventLoop()
+        self.loop = EventLoop(clock) if clock is not None else EventLoop()
         self.env = {"USER_DATA_PATH": self.sandbox.user}
         self.http_slots = Slots(self.config["maxConcurrent"]["http"], self.loop.call_soon)
+        self.stash = Stash()  # what the API modules keep per runtime, under their own keys
         self.interceptors: Dict[Optional[str], Dict[str, Callable[..., Any]]] = {}
         self._lock = threading.RLock()
-        self._tasks: Dict[int, "Task"] = {}
+        self._tasks: Dict[int, "Tracked"] = {}
         self._transports: Dict[str, Any] = {}
+        self._net: "Optional[Net]" = None
         self._closed = False
         self._thread: Optional[threading.Thread] = None
         if autostart:
@@ -119,6 +137,23 @@ class Runtime:
 
         return UDPSocket(self, type)
 
+    def connectEventSource(  # noqa: N802
+        self, options: Options = None, **kwargs: Any
+    ) -> "EventSource":
+        """An `EventSource` (API.md §10): `url`, `header`, `withCredentials`, and `retry`
+        (ms before reconnecting, until the server sets it; default 3000)."""
+        from .eventsource import EventSource
+
+        return EventSource(self, merge_options(options, kwargs), options_error(options))
+
+    def createTCPSocket(  # noqa: N802
+        self, options: Union[Options, str] = None, **kwargs: Any
+    ) -> "TCPSocket":
+        """`createTCPSocket()` (IPv4), `createTCPSocket({"type": "ipv6"})` or `type="ipv6"`."""
+        from .tcp import TCPSocket
+
+        return TCPSocket(self, options, kwargs)
+
     def addInterceptor(  # noqa: N802
         self, api: Optional[str], hooks: Dict[str, Callable[..., Any]]
     ) -> None:
@@ -135,78 +170,99 @@ class Runtime:
 
     # -- services for tasks and plugins -------------------------------------------------------
 
+    def interceptors_for(self, api: str) -> List[Dict[str, Callable[..., Any]]]:
+        """The hooks that apply to `api`, the global interceptor's first: a copy taken under
+        the runtime's lock, so the caller runs them with no lock held."""
+        if not self.interceptors:  # the usual case, checked without the lock: twice per task
+            return []
+        with self._lock:
+            chosen = [self.interceptors.get(key) for key in (None, api)]
+        return [hooks for hooks in chosen if hooks]
+
+    @property
+    def net(self) -> "Net":
+        """The stream layer (`ftcore._net`) the runtime's transports share: one resolver, one
+        TLS context per settings, one read buffer. Made on first use; closed with the runtime."""
+        net = self._net
+        if net is None:
+            from .._net import Net
+
+            with self._lock:
+                if self._closed:
+                    raise FtError(Errno.TRANSPORT_UNAVAILABLE, "the runtime is closed")
+                net = self._net
+                if net is None:
+                    net = self._net = Net(self.loop)
+        return net
+
     def transport(self, kind: str) -> Any:
-        """The transport of `kind` ("http", "websocket", "udp"), made on first use."""
+        """The transport of `kind` ("http", "websocket", "udp", "tcp"), made on first use.
+
+        The plugin makes it with no lock of ours held (plugin code never runs under one); of
+        two threads racing to make the first, one transport is kept, the other closed."""
         transport = self._transports.get(kind)  # made already: no lock (once per request)
         if transport is not None:
             return transport
+        make = getattr(self.hook, "ftcore_%s_transport_make" % kind)
+        made = make(runtime=self)
+        if made is None:
+            raise FtError(Errno.TRANSPORT_UNAVAILABLE, "no %s transport" % kind)
         with self._lock:
-            transport = self._transports.get(kind)
-            if transport is None:
-                make = getattr(self.hook, "ftcore_%s_transport_make" % kind)
-                transport = make(runtime=self)
-                if transport is None:
-                    raise FtError(Errno.TRANSPORT_UNAVAILABLE, "no %s transport" % kind)
-                self._transports[kind] = transport
-            return transport
+            transport = self._transports.setdefault(kind, made)
+        if transport is not made:
+            made.close()
+        return transport
 
     def timeout_for(self, api: str, options: Dict[str, Any]) -> float:
         """Seconds allowed for the whole task (inf: none)."""
-        timeout = self.hook.ftcore_timeout_choose(runtime=self, api=api, options=options)
+        timeout = self._timeout_choose(self, api, options)
         return float("inf") if timeout is None else float(timeout)
 
     def check_url(self, api: str, url: str) -> None:
         """Raise the `FtError` of the first policy that refuses `url`."""
-        self.hook.ftcore_url_check(runtime=self, api=api, url=url)
+        self._url_check(self, api, url)
 
     def resolve_path(self, path: str, mode: str) -> str:
-        resolved = self.hook.ftcore_path_resolve(runtime=self, path=path, mode=mode)
+        resolved = self._path_resolve(self, path, mode)
         if resolved is None:
             raise FtError(Errno.PATH_NOT_PERMITTED)
         return str(resolved)
 
     def _prepare(self, api: str, options: Dict[str, Any]) -> Dict[str, Any]:
         prepared = dict(options)
-        self.hook.ftcore_options_prepare(runtime=self, api=api, options=prepared)
+        self._options_prepare(self, api, prepared)
         return prepared
 
     def _rewrite_result(self, api: str, res: Dict[str, Any], ok: bool) -> Dict[str, Any]:
-        hook = self.hook.ftcore_result_rewrite
-        if not hook.get_hookimpls():  # a pluggy call costs µs even with nothing to call
-            return res
         try:
-            replaced = hook(runtime=self, api=api, res=res, ok=ok)
+            replaced = self._result_rewrite(self, api, res, ok)
         except Exception:
             logger.exception("ftcore: a result hook raised for %s", api)
             return res
         return res if replaced is None else replaced
 
     def _observe(self, task: "Task", event: str, payload: Dict[str, Any]) -> None:
-        hook = self.hook.ftcore_task_observe
-        if not hook.get_hookimpls():  # the usual case: nobody observes, skip pluggy's call
-            return
         try:
-            hook(task=task, event=event, payload=payload)
+            self._task_observe(task, event, payload)
         except Exception:
             logger.exception("ftcore: an observer raised on %s %s", task, event)
 
     def _launch(self, task_class: Any, options: Options, kwargs: Dict[str, Any]) -> Any:
         task = task_class(self, merge_options(options, kwargs))
-        task._refusal = options_error(options)
-        return task.launch()
+        return task.launch(options_error(options))
 
-    def _track(self, task: "Task") -> None:
+    def _track(self, task: "Tracked") -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this Runtime is closed")
             self._tasks[task.id] = task
 
-    def _untrack(self, task: "Task") -> None:
+    def _untrack(self, task: "Tracked") -> None:
         with self._lock:
             self._tasks.pop(task.id, None)
 
-    def live_tasks(self) -> List["Task"]:
-        """Tasks not yet ended, oldest first."""
+    def live_tasks(self) -> List["Tracked"]:
+        """Tasks and sockets not yet ended, oldest first."""
         with self._lock:
             return list(self._tasks.values())
 
@@ -248,6 +304,8 @@ class Runtime:
             shut_down()
             while self.loop.has_ready():
                 self.loop.run_once(0)
+        if self._net is not None:  # the loop has stopped: what transports left, and lookups
+            self._net.close()
         self.loop.close()
         self.sandbox.close()
 

@@ -2,14 +2,16 @@
 
 The core owns every rule; the transport (`ftcore.transports.WsTransport`) only moves frames.
 
-Lifecycle. `connectSocket` checks its options on the loop thread (scheme, headers, domain list,
+Lifecycle (the `SOCKET` table of `ftcore._core.state` drives it; `readyState` is a view of
+the state). `connectSocket` checks its options on the loop thread (scheme, headers, domain list,
 the `maxConcurrent.socket` bound); a refusal calls `fail` and nothing is connected. Otherwise
-the transport starts connecting and `success` runs at once with `socketTaskId` (the task is
-*created*; the socket is open when `onOpen` fires). From then on the task lives until `onClose`,
-which fires exactly once: with the code of the close frame received, the code we sent when we
-failed the connection (1002, 1007, 1009), 1001 when the runtime closed an open socket, or 1006
-when no close frame was exchanged. The task's state then ends SUCCEEDED (a close handshake),
-FAILED (the connection failed or dropped) or ABORTED (runtime close).
+the transport starts connecting and `success` runs at once with `socketTaskId` (CONNECT: the
+task is *created*; the socket is open when `onOpen` fires). From then on the task lives until
+it ends, and its end fires `onClose`, so onClose fires exactly once: with the code of the close
+frame received, the code we sent when we failed the connection (1002, 1007, 1009), 1001 when
+the runtime closed an open socket, or 1006 when no close frame was exchanged. The state ends
+SUCCEEDED (a close handshake), FAILED (the connection failed or dropped) or ABORTED (runtime
+close) before the onClose listeners run, so they see `readyState` 3.
 
 Errors. `onError` fires for a connection that could not be made (refused, name, TLS, handshake
 refused, handshake timeout) and for a protocol error we detected (then `onClose` reports our
@@ -32,14 +34,14 @@ returns miss nothing.
 from __future__ import annotations
 
 import threading
-import weakref
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from .._core.listeners import Listeners, event_methods
 from .._core.options import merge_options, options_error
-from .._core.state import ENDED, State
+from .._core.stash import StashKey
+from .._core.state import ENDED, SOCKET, Event, State
 from .._core.task import Task, logger
 from ..errors import Errno, FtError, fail_msg, ok_msg
 from ..transports import TlsSettings, WsConnectRequest
@@ -60,6 +62,17 @@ GOING_AWAY = 1001
 
 _EVENTS = ("Open", "Message", "Error", "Close")
 
+_READY_STATE = {
+    State.CREATED: CONNECTING,
+    State.RUNNING: CONNECTING,
+    State.CONNECTING: CONNECTING,
+    State.OPEN: OPEN,
+    State.CLOSING: CLOSING,
+    State.SUCCEEDED: CLOSED,
+    State.FAILED: CLOSED,
+    State.ABORTED: CLOSED,
+}
+
 
 class _Events:
     """What the transport calls (`WsEvents`): the task's handlers, bound once, no extra hop."""
@@ -77,6 +90,7 @@ class SocketTask(Task):
     """What `connectSocket` returns: one WebSocket, safe to use from any thread."""
 
     api = "connectSocket"
+    _table = SOCKET
     CONNECTING = CONNECTING
     OPEN = OPEN
     CLOSING = CLOSING
@@ -89,18 +103,21 @@ class SocketTask(Task):
 
     def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
         super().__init__(runtime, options)
-        self.readyState = CONNECTING  # noqa: N815 - the JS name is the contract
         self._conn: Optional["WsConnection"] = None
         self._timer: Any = None
-        self._close_fired = False
         self._globals = _globals_of(runtime)
 
     # -- the API (any thread) -----------------------------------------------------------------
 
-    def launch(self) -> "SocketTask":
+    @property
+    def readyState(self) -> int:  # noqa: N802 - the JS name is the contract
+        """0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED: what `state` means to JS code."""
+        return _READY_STATE[self._state]
+
+    def launch(self, refusal: Optional[FtError] = None) -> "SocketTask":
         self._globals.add(self)
         try:
-            super().launch()
+            super().launch(refusal)
         except BaseException:  # a closed runtime refuses it: it never lived
             self._globals.forget(self)
             raise
@@ -180,30 +197,24 @@ class SocketTask(Task):
         self._conn = transport.connect(request, _Events(self))
         if request.timeout is not None:
             self._timer = self._loop.call_later(request.timeout, self._on_timeout)
-        self._settle({"errMsg": ok_msg(self.api), "socketTaskId": self.id}, None, None)
+        self._settle({"errMsg": ok_msg(self.api), "socketTaskId": self.id}, None, Event.CONNECT)
 
     # -- transport events (loop thread) -------------------------------------------------------
 
     def _on_opened(self, headers: Dict[str, str], protocol: Optional[str]) -> None:
-        if self.readyState != CONNECTING:
+        if self._state is not State.CONNECTING:
             return
         self._cancel_timer()
-        self.readyState = OPEN
-        self._set_state(State.OPEN)
+        self._fire(Event.OPEN)
         self._emit("Open", {"header": dict(headers), "protocol": protocol or ""})
 
     def _on_message(self, data: Union[str, bytes]) -> None:
         # The hot path: when only the task listens (no backlog, no global listener), call its
         # listeners directly; anything else goes through `_deliver`.
         res = {"data": data}
-        own = self._listeners
-        listeners = own._by_name.get("Message")
-        if (
-            listeners
-            and not own._backlog.get("Message")
-            and not self._globals.listeners._by_name.get("Message")
-        ):
-            for listener in tuple(listeners):
+        listeners = self._listeners.ready("Message")
+        if listeners and not self._globals.listeners.has("Message"):
+            for listener in listeners:
                 try:
                     listener(res)
                 except Exception:
@@ -212,47 +223,44 @@ class SocketTask(Task):
         self._deliver("Message", res)
 
     def _on_failed(self, error: Exception) -> None:
-        if self._close_fired:
+        if self._state in ENDED:
             return
         if not isinstance(error, FtError):
             error = FtError(Errno.NETWORK, str(error) or type(error).__name__)
         self._emit("Error", error.for_api(self.api).to_res())
 
     def _on_closed(self, code: int, reason: str) -> None:
-        end = State.SUCCEEDED if code not in (ABNORMAL, 1002, 1007, 1009, 1011) else State.FAILED
+        end = Event.SUCCEED if code not in (ABNORMAL, 1002, 1007, 1009, 1011) else Event.FAIL
         self._fire_close(code, reason, end)
 
     def _on_timeout(self) -> None:
         self._timer = None
-        if self.readyState != CONNECTING or self._close_fired:
+        if self._state is not State.CONNECTING:
             return
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()
         self._emit("Error", FtError(Errno.TIMEOUT).for_api(self.api).to_res())
-        self._fire_close(ABNORMAL, "", State.FAILED)
+        self._fire_close(ABNORMAL, "", Event.FAIL)
 
     # -- helpers (loop thread) ----------------------------------------------------------------
 
-    def _fail(self, error: FtError, end: State = State.FAILED) -> None:
-        self.readyState = CLOSED  # the task never connected (bad options, runtime closed)
-        super()._fail(error, end)
-
-    def _fire_close(self, code: int, reason: str, end: State) -> None:
-        if self._close_fired:
+    def _fire_close(self, code: int, reason: str, end: Event) -> None:
+        """End a created socket with `end` (SUCCEED, FAIL or ABORT) and fire onClose. An ended
+        socket has no moves left, so this runs once: onClose fires once."""
+        if self._state in ENDED:
             return
-        self._close_fired = True
+        self._fire(end)
         self._cancel_timer()
-        self.readyState = CLOSED
         self._conn = None
-        was_global = self._is_global()
+        was_global = self._is_global()  # still listed: its Close reaches the global listeners
         self._emit("Close", {"code": code, "reason": reason})
-        self._end(end)
+        self._forget()
         if was_global:  # what nobody heard of this socket must not reach the next one
             self._globals.listeners.drop_backlog()
 
-    def _end(self, end: State) -> None:
-        super()._end(end)
+    def _forget(self) -> None:
+        super()._forget()
         self._globals.forget(self)
 
     def _cancel_timer(self) -> None:
@@ -296,7 +304,7 @@ class SocketTask(Task):
                     data = str(data)
                 else:
                     raise FtError(Errno.INVALID_DATA, "data must be str or bytes")
-            if conn is None or self.readyState != OPEN:
+            if conn is None or self._state is not State.OPEN:
                 raise FtError(Errno.WS_NOT_CONNECTED)
             conn.send(data)
         except FtError as error:
@@ -314,17 +322,17 @@ class SocketTask(Task):
     def _close_now(self, options: Dict[str, Any]) -> None:
         try:
             code, reason = _close_args(options)
-            state = self.readyState
-            if state == CONNECTING and self._state is not State.CREATED and not self._close_fired:
+            state = self._state
+            if state is State.CONNECTING:
                 # Closing before the handshake ends abandons it: no close frame was exchanged.
                 conn, self._conn = self._conn, None
                 if conn is not None:
                     conn.abort()
-                self._fire_close(ABNORMAL, "", State.SUCCEEDED)
-            elif state != OPEN or self._conn is None:
+                self._fire_close(ABNORMAL, "", Event.SUCCEED)
+            elif state is not State.OPEN or self._conn is None:
                 raise FtError(Errno.WS_NOT_CONNECTED)
             else:
-                self.readyState = CLOSING
+                self._fire(Event.CLOSE)
                 self._conn.close(code, reason)
         except FtError as error:
             _report(self._runtime, CLOSE_API, options, error)
@@ -332,20 +340,22 @@ class SocketTask(Task):
         _report(self._runtime, CLOSE_API, options, None)
 
     def _abort_now(self) -> None:
-        """`abort()` and runtime close: drop the socket now; onClose fires before returning."""
-        if self._state in ENDED:
+        """`abort()` and runtime close: drop the socket now; onClose fires before returning
+        (a socket not created yet fails with `connectSocket:fail abort` instead)."""
+        state = self._state
+        if state in ENDED:
             return
-        if self._state is State.CREATED:  # never started: a plain abort
+        if state is State.CREATED or state is State.RUNNING:
             super()._abort_now()
             return
         conn, self._conn = self._conn, None
-        was_open = self.readyState in (OPEN, CLOSING)
         if conn is not None:
             try:
-                conn.abort(GOING_AWAY if self.readyState == OPEN else None)
+                conn.abort(GOING_AWAY if state is State.OPEN else None)
             except Exception:
                 logger.exception("ftcore: dropping %r raised", self)
-        self._fire_close(GOING_AWAY if was_open else ABNORMAL, "", State.ABORTED)
+        was_open = state is State.OPEN or state is State.CLOSING
+        self._fire_close(GOING_AWAY if was_open else ABNORMAL, "", Event.ABORT)
 
     _shutdown = _abort_now
 
@@ -416,7 +426,8 @@ def _deliver(
 
 class _Globals:
     """The runtime's global socket listeners (`onSocketOpen` ...) and its live sockets in
-    launch order, so "the oldest live socket" costs O(1) on every event."""
+    launch order, so "the oldest live socket" costs O(1) on every event; kept in the runtime's
+    stash."""
 
     def __init__(self, runtime: "Runtime") -> None:
         self.listeners = Listeners(runtime.loop.call_soon_threadsafe)
@@ -436,16 +447,14 @@ class _Globals:
             return next(iter(self._sockets.values()), None)
 
 
-_GLOBALS: "weakref.WeakKeyDictionary[Any, _Globals]" = weakref.WeakKeyDictionary()
-_GLOBALS_LOCK = threading.Lock()
+_GLOBALS: "StashKey[_Globals]" = StashKey()
 
 
 def _globals_of(runtime: "Runtime") -> _Globals:
-    with _GLOBALS_LOCK:
-        found = _GLOBALS.get(runtime)
-        if found is None:
-            found = _GLOBALS[runtime] = _Globals(runtime)
-        return found
+    found = runtime.stash.get(_GLOBALS)
+    if found is None:  # two threads may both make one: the first stored is everyone's
+        found = runtime.stash.setdefault(_GLOBALS, _Globals(runtime))
+    return found
 
 
 def _global_task(runtime: "Runtime") -> Optional[SocketTask]:

@@ -33,7 +33,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ftcore", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ftcore", description=__doc__)
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run every API against loopback servers")
@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     request.add_argument("-d", "--data")
     request.add_argument("--json", action="store_true", help="DATA is JSON, sent as such")
     request.add_argument("--timeout", type=int, metavar="MS")
+    streamed = request.add_mutually_exclusive_group()
+    streamed.add_argument(
+        "--stream", action="store_true", help="print the body's text as it arrives"
+    )
+    streamed.add_argument(
+        "--sse", action="store_true", help="print one JSON line per Server-Sent Event"
+    )
     request.set_defaults(command=_request)
 
     download = commands.add_parser("download", help="ft.downloadFile with a progress bar")
@@ -65,6 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     ws.add_argument("--protocol", action="append", default=[])
     ws.add_argument("--deflate", action="store_true")
     ws.set_defaults(command=_ws)
+
+    tcp = commands.add_parser("tcp", help="ft.createTCPSocket, netcat-like: stdin out, data in")
+    tcp.add_argument("host")
+    tcp.add_argument("port", type=int)
+    tcp.add_argument("-6", "--ipv6", action="store_true", help="an IPv6 socket (implied by ::)")
+    tcp.add_argument("--timeout", type=float, metavar="S", help="connect timeout (default 2 s)")
+    tcp.add_argument(
+        "-q",
+        "--quiet-after",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="after stdin ends, close once the peer has been silent this long (default 1 s)",
+    )
+    tcp.set_defaults(command=_tcp)
 
     udp = commands.add_parser("udp", help="ft.createUDPSocket")
     udp_commands = udp.add_subparsers(dest="udp_name", required=True, metavar="ACTION")
@@ -106,7 +128,17 @@ def _request(args: argparse.Namespace) -> int:
     if args.timeout:
         options["timeout"] = args.timeout
     with Runtime() as rt:
-        _print_json(rt.request(options).result(WAIT))
+        if not (args.stream or args.sse):
+            _print_json(rt.request(options).result(WAIT))
+            return 0
+        task = rt.request(options, enableChunked=True)
+        if args.sse:
+            for event in task.iter_events():
+                print(json.dumps(event, ensure_ascii=False), flush=True)
+        else:
+            for text in task.iter_text():
+                sys.stdout.write(text)
+                sys.stdout.flush()
     return 0
 
 
@@ -199,6 +231,54 @@ def _ws(args: argparse.Namespace) -> int:
     return 0 if res["code"] in (1000, 1005) else 1
 
 
+def _tcp(args: argparse.Namespace) -> int:
+    """stdin goes out as it is read (line by line); what arrives is written to stdout raw."""
+    ready = threading.Event()  # connected, or ended before it could connect
+    ended = threading.Event()
+    activity = threading.Event()  # a message arrived since the last look
+    errors: List[Dict[str, Any]] = []
+
+    def on_message(res: Dict[str, Any]) -> None:
+        sys.stdout.buffer.write(res["message"])
+        sys.stdout.flush()
+        activity.set()
+
+    def on_error(res: Dict[str, Any]) -> None:
+        errors.append(res)
+        print("# error: %s (errCode %d)" % (res["errMsg"], res["errCode"]), file=sys.stderr)
+
+    def on_close(res: Dict[str, Any]) -> None:
+        ended.set()
+        ready.set()
+
+    ipv6 = args.ipv6 or ":" in args.host
+    with Runtime() as rt:
+        sock = rt.createTCPSocket(type="ipv6" if ipv6 else "ipv4")
+        sock.onConnect(lambda res: ready.set())
+        sock.onMessage(on_message)
+        sock.onError(on_error)
+        sock.onClose(on_close)
+        options: Dict[str, Any] = {"address": args.host, "port": args.port}
+        if args.timeout is not None:
+            options["timeout"] = args.timeout
+        sock.connect(options)
+        ready.wait()
+        if not ended.is_set():
+            print("# connected to %s:%d" % (args.host, args.port), file=sys.stderr)
+            for line in sys.stdin.buffer:
+                if ended.is_set():
+                    break
+                sock.write(line)
+            while not ended.is_set():  # stdin is done: let the answers come in
+                activity.clear()
+                if not ended.wait(args.quiet_after) and not activity.is_set():
+                    break
+            sock.close()
+            ended.wait()
+        print("# closed", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def _udp_listen(args: argparse.Namespace) -> int:
     with Runtime() as rt:
         sock = rt.createUDPSocket()
@@ -260,7 +340,7 @@ def _plugins(args: argparse.Namespace) -> int:
             )
             print("%-32s %-12s %s" % (name, origin, ", ".join(hooks)))
         print()
-        for kind in ("http", "websocket", "udp"):
+        for kind in ("http", "websocket", "udp", "tcp"):
             hook = getattr(rt.hook, "ftcore_%s_transport_make" % kind)
             impls = hook.get_hookimpls()
             winner = impls[-1].plugin_name if impls else "none"

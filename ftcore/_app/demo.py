@@ -12,7 +12,7 @@ import queue
 import traceback
 from typing import Any, Callable, Dict, List, Tuple
 
-from .demo_servers import FILE_SIZE, DemoHttpServer, UdpEcho
+from .demo_servers import CHAT_TOKENS, FILE_SIZE, DemoHttpServer, TcpEcho, UdpEcho
 from .._api.runtime import Runtime
 from ..errors import FtError
 
@@ -24,8 +24,9 @@ Step = Tuple[str, Callable[[], str]]
 def run_demo(out: Any) -> int:
     from ftcore_websocket.echo_server import EchoServer  # our codec, in the server role
 
-    with DemoHttpServer() as http, EchoServer() as ws, UdpEcho() as udp, Runtime() as rt:
-        steps = _steps(rt, http.url, ws.url, udp.port)
+    with DemoHttpServer() as http, EchoServer() as ws, UdpEcho() as udp, TcpEcho() as tcp, \
+            Runtime() as rt:
+        steps = _steps(rt, http.url, ws.url, udp.port, tcp.port)
         failures = 0
         for name, step in steps:
             try:
@@ -57,7 +58,7 @@ def _short(value: Any) -> str:
     return text if len(text) < 90 else text[:87] + "..."
 
 
-def _steps(rt: Runtime, http: str, ws: str, udp_port: int) -> List[Step]:
+def _steps(rt: Runtime, http: str, ws: str, udp_port: int, tcp_port: int) -> List[Step]:
     def request_json() -> str:
         res = rt.request(url=http + "/json").result(WAIT)
         _check(res["data"] == {"hello": "ft", "n": 1}, "data not parsed")
@@ -96,6 +97,26 @@ def _steps(rt: Runtime, http: str, ws: str, udp_port: int) -> List[Step]:
         res = headers.get(timeout=WAIT)
         _check(res["errMsg"] == "request:fail abort", "abort not reported")
         return "task.abort() -> %s" % res["errMsg"]
+
+    def request_llm_stream() -> str:
+        task = rt.request(url=http + "/chat", enableChunked=True)
+        split = []  # chunks that end inside a character: the parser must put it together
+
+        def on_chunk(res: Dict[str, Any]) -> None:
+            try:
+                res["data"].decode("utf-8")
+            except UnicodeDecodeError:
+                split.append(res["data"])
+
+        task.onChunkReceived(on_chunk)
+        tokens = []
+        for event in task.iter_events():  # one event per token, as the model writes it
+            if event["event"] == "message":
+                tokens.append(json.loads(event["data"])["delta"])
+        _check(task.result(WAIT)["statusCode"] == 200, "the stream did not end well")
+        _check(tokens == CHAT_TOKENS, "tokens garbled: %r" % tokens)
+        _check(bool(split), "no chunk split a character")
+        return "iter_events() -> %s (%d chunks cut a character)" % ("|".join(tokens), len(split))
 
     def download() -> str:
         progress: List[int] = []
@@ -156,6 +177,22 @@ def _steps(rt: Runtime, http: str, ws: str, udp_port: int) -> List[Step]:
         return "UDPSocket.bind() -> %d, echo %r from port %d" % (
             port, res["message"], res["remoteInfo"]["port"])
 
+    def tcp_echo() -> str:
+        events: "queue.Queue[Tuple[str, Dict[str, Any]]]" = queue.Queue()
+        sock = rt.createTCPSocket()
+        for name in ("Connect", "Message", "Close"):
+            getattr(sock, "on" + name)(lambda res, name=name: events.put((name, res)))
+        sock.connect({"address": "127.0.0.1", "port": tcp_port})
+        _expect(events, "Connect")
+        sock.write("hello over tcp")
+        received = b""
+        while len(received) < 14:  # TCP is a stream: the echo may come in pieces
+            received += _expect(events, "Message")["message"]
+        sock.close()
+        _expect(events, "Close")
+        _check(received == b"hello over tcp", "no TCP echo")
+        return "TCPSocket.write() -> echo %r, then onClose" % received
+
     return [
         ("request dataType=json", request_json),
         ("request dataType=text", request_text),
@@ -164,11 +201,13 @@ def _steps(rt: Runtime, http: str, ws: str, udp_port: int) -> List[Step]:
         ("request GET query merge", request_get_query),
         ("request redirect follow/manual", request_redirect),
         ("request abort", request_abort),
+        ("request SSE token stream (LLM-like)", request_llm_stream),
         ("downloadFile with progress", download),
         ("uploadFile with formData", upload),
         ("global socket API", socket_global),
         ("SocketTask (permessage-deflate)", socket_task),
         ("UDP both ways", udp_both_ways),
+        ("TCPSocket echo", tcp_echo),
     ]
 
 

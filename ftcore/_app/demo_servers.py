@@ -9,14 +9,20 @@ import email.parser
 import email.policy
 import json
 import socket
+import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict
 from urllib.parse import urlsplit
 
-__all__ = ["DemoHttpServer", "UdpEcho"]
+__all__ = ["DemoHttpServer", "UdpEcho", "TcpEcho", "CHAT_TOKENS"]
 
 FILE_SIZE = 3 * 2**20
+# An LLM-like answer, one SSE event per token; the stream is cut every CHAT_PIECE bytes, so
+# multi-byte characters fall across chunk boundaries on purpose.
+CHAT_TOKENS = ["你好", "！", "我是", " ftcore", "，", "流式", "输出", "不会", "乱码", " 😀", "。"]
+CHAT_PIECE = 7
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -48,11 +54,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"late", "text/plain")
         elif path == "/file.bin":
             self._send(200, bytes(range(256)) * (FILE_SIZE // 256), "application/octet-stream")
+        elif path == "/chat":
+            self._chat()
         elif path == "/upload":
             self._send(200, json.dumps(_parse_form(self.headers["Content-Type"], body)).encode(),
                        "application/json")
         else:
             self._send(404, b"not found", "text/plain")
+
+    def _chat(self) -> None:
+        """Server-Sent Events, chunked, a few bytes per chunk, as a slow model answers."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        events = [
+            "data: %s\n\n" % json.dumps({"delta": token}, ensure_ascii=False)
+            for token in CHAT_TOKENS
+        ]
+        raw = ("".join(events) + "event: done\ndata: [DONE]\n\n").encode("utf-8")
+        for start in range(0, len(raw), CHAT_PIECE):
+            piece = raw[start : start + CHAT_PIECE]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            time.sleep(0.002)  # each piece its own read on the client
+        self.wfile.write(b"0\r\n\r\n")
 
     def _send(self, status: int, body: bytes, ctype: str, extra: Any = ()) -> None:
         self.send_response(status)
@@ -125,3 +151,31 @@ class UdpEcho:
             if not data and peer[1] == self.port:
                 return
             self.sock.sendto(data, peer)
+
+
+class _TcpEchoHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while True:
+            data = self.request.recv(65536)
+            if not data:
+                return
+            self.request.sendall(data)
+
+
+class TcpEcho(socketserver.ThreadingTCPServer):
+    """Returns every byte of a TCP connection to its sender, until EOF."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _TcpEchoHandler)
+        self.port = self.server_address[1]
+        self._thread = threading.Thread(target=self.serve_forever, name="demo-tcp", daemon=True)
+
+    def __enter__(self) -> "TcpEcho":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+        self.server_close()

@@ -9,16 +9,28 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Dict, Optional
 
-__all__ = ["load_config", "DOMAIN_KEYS", "TIMEOUT_KEYS"]
+__all__ = ["load_config", "DOMAIN_KEYS", "TIMEOUT_KEYS", "TCP_BANNED_PORTS"]
 
 TIMEOUT_KEYS = ("request", "connectSocket", "uploadFile", "downloadFile")
-DOMAIN_KEYS = ("request", "socket", "uploadFile", "downloadFile", "udp")
+DOMAIN_KEYS = ("request", "socket", "uploadFile", "downloadFile", "udp", "tcp")
+
+# FinClip's list (API.md §9): a port, or an inclusive [first, last] range.
+TCP_BANNED_PORTS = [[1, 1023], 1099, 1433, 1521, 1719, 1720, 1723, 2049, 2375, 3128, 3306,
+                    3389, 3659, 4045, 5060, 5061, 5432, 5984, 6000, 6379, 6566, 7001, 7002,
+                    [8000, 8100], 8443, 8888, 9200, 9300, 10051, 10080, 11211, [27017, 27019]]
 
 DEFAULTS: Dict[str, Any] = {
     "networkTimeout": {key: 60000 for key in TIMEOUT_KEYS},
     "domains": {},
     "maxConcurrent": {"http": 10, "socket": 5},
-    "limits": {"downloadMaxBytes": 200 * 2**20, "wsMaxMessageBytes": 16 * 2**20},
+    "limits": {
+        "downloadMaxBytes": 200 * 2**20,
+        "wsMaxMessageBytes": 16 * 2**20,
+        "streamBufferBytes": 2**20,  # undelivered bytes of a streamed body (API.md §10)
+        "tcpCreatesPer5Min": 20,  # TCPSockets created per runtime (API.md §9)
+        "tcpMaxBufferedBytes": 16 * 2**20,  # written to a TCPSocket, not yet sent
+    },
+    "tcp": {"bannedPorts": TCP_BANNED_PORTS},
     "sandbox": None,
     "tls": {"verify": True, "cafile": None},
 }
@@ -81,6 +93,31 @@ def _check_domains(value: Any, name: str) -> None:
             _expect(entry, str, "%s.%s entry" % (name, key))
 
 
+def _check_tcp(value: Any, name: str) -> None:
+    _expect(value, dict, name)
+    for key, ports in value.items():
+        if key != "bannedPorts":
+            raise ValueError("unknown config key %r in %s" % (key, name))
+        _expect(ports, (list, tuple), "tcp.bannedPorts")
+        for entry in ports:
+            _check_port_entry(entry)
+
+
+def _check_port_entry(entry: Any) -> None:
+    """A port (1-65535) or a [first, last] range of them."""
+    if isinstance(entry, (list, tuple)):
+        if len(entry) != 2 or any(isinstance(port, (list, tuple)) for port in entry):
+            raise ValueError("config tcp.bannedPorts ranges are [first, last], not %r" % (entry,))
+        for port in entry:
+            _check_port_entry(port)
+        if entry[0] > entry[1]:
+            raise ValueError("config tcp.bannedPorts range %r ends before it starts" % (entry,))
+        return
+    _expect(entry, int, "tcp.bannedPorts entry")
+    if not 1 <= entry <= 65535:
+        raise ValueError("config tcp.bannedPorts entry %d is not a port (1-65535)" % entry)
+
+
 def _check_sandbox(value: Any, name: str) -> None:
     if value is not None:
         _expect(value, str, name)
@@ -102,7 +139,8 @@ _CHECKS = {
     "networkTimeout": _check_table(TIMEOUT_KEYS, (int, float), 0),
     "domains": _check_domains,
     "maxConcurrent": _check_table(("http", "socket"), int, 1),
-    "limits": _check_table(("downloadMaxBytes", "wsMaxMessageBytes"), int, 1),
+    "limits": _check_table(tuple(DEFAULTS["limits"]), int, 1),
     "sandbox": _check_sandbox,
     "tls": _check_tls,
+    "tcp": _check_tcp,
 }

@@ -4,6 +4,15 @@ In a mini-program, listeners attached right after a call returns can never miss 
 because JS runs them on one thread. Here the loop runs on its own thread and may emit before
 the caller has attached anything, so an event with no listener yet is kept (a bounded backlog)
 and replayed, in order, to the first listener attached for it.
+
+Re-entrancy (API.md §11): a listener may call anything, on any task (`abort`, `off…`, a new
+`ft.*` call). The lock guards only the registry and the backlog; no listener ever runs under
+it. A dispatch calls the listeners attached when it began (the tuple of that moment): one
+removed meanwhile still gets the event being dispatched, not the next; one added meanwhile
+gets the next. When a listener ends its task (abort, close), the task's end (fail and
+complete; a SocketTask's onClose) runs at once, inside that call, and `interrupt` stops the
+dispatch in progress: no listener hears the task's event after its end. (A listener attached
+after the end still hears the events kept for it, replayed.)
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class Listeners:
         self._lock = threading.Lock()
         self._by_name: Dict[str, Tuple[Listener, ...]] = {}
         self._backlog: Dict[str, List[Dict[str, Any]]] = {}
+        self._dispatch = 0  # changed by `interrupt`: a dispatch that sees it change stops
 
     def add(self, name: str, listener: Listener) -> None:
         if not callable(listener):
@@ -59,16 +69,32 @@ class Listeners:
     def has(self, name: str) -> bool:
         return bool(self._by_name.get(name))
 
+    def ready(self, name: str) -> Tuple[Listener, ...]:
+        """The listeners `emit(name)` would call at once, for a hot path that calls them itself:
+        () while none is attached or events of `name` still wait to be replayed."""
+        listeners = self._by_name.get(name)
+        if not listeners or name in self._backlog:
+            return ()
+        return listeners
+
     def emit(self, name: str, res: Dict[str, Any]) -> None:
         """Call every listener of `name` with `res`; loop thread only."""
         listeners = self._by_name.get(name)
         if listeners is None or name in self._backlog:  # slow only while this name waits
             listeners = self._keep_for_later(name, res)
+        dispatch = self._dispatch
         for listener in listeners:
             try:
                 listener(res)
             except Exception:
                 logger.exception("ftcore: listener %r raised", listener)
+            if self._dispatch != dispatch:  # that listener ended the task
+                return
+
+    def interrupt(self) -> None:
+        """The task ended (loop thread): the listeners left in a dispatch under way are not
+        called, so nothing hears the task after its end."""
+        self._dispatch += 1
 
     def _keep_for_later(self, name: str, res: Dict[str, Any]) -> Tuple[Listener, ...]:
         """The slow path: nobody listens yet, or a replay is pending; keep `res` in order."""

@@ -23,6 +23,7 @@ BUILTIN_PLUGINS = (
     "ftcore_urllib3",
     "ftcore_websocket",
     "ftcore_udp",
+    "ftcore_tcp",
 )
 
 AUTOLOAD_ENV = "FTCORE_DISABLE_PLUGIN_AUTOLOAD"

@@ -4,6 +4,11 @@ A task is created on the caller's thread and lives on the loop thread: `launch()
 `_begin` to the loop, and every state change, callback and listener call happens there.
 Subclasses implement `_start(options)` (and `_cancel()` to drop their transport on abort),
 then call `_succeed(res)` or `_fail(error)`.
+
+The state changes only through the class's table (`_table`, `ftcore._core.state`): `_fire`
+moves it, `_settle` moves it and runs success/fail then complete. Nothing else is stored beside
+it: "settled" is `state not in UNSETTLED`, "ended" is `state in ENDED`; other threads learn the
+outcome through the task's `_Latch`.
 """
 
 from __future__ import annotations
@@ -14,23 +19,29 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional
 
 from .listeners import Listeners
-from .state import ENDED, State, check_transition
+from .state import ENDED, TASK, UNSETTLED, Event, State, Table
 from ..errors import Errno, FtError, ok_msg
 
 if TYPE_CHECKING:
     from .._api.runtime import Runtime
 
-__all__ = ["Task"]
+__all__ = ["Task", "new_id"]
 
 logger = logging.getLogger("ftcore")
 
 _task_ids = itertools.count(1)
 
 
+def new_id() -> int:
+    """A new task or socket id, unique in the process (`socketTaskId`, `live_tasks` keys)."""
+    return next(_task_ids)
+
+
 class Task:
     """What every `ft.*` call returns; safe to use from any thread."""
 
     api = ""
+    _table: Table[State, Event] = TASK
 
     def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
         self._runtime = runtime
@@ -38,24 +49,23 @@ class Task:
         self.id = next(_task_ids)
         self._options = options
         self._state = State.CREATED
-        self._settled = False
         self._result: Optional[Dict[str, Any]] = None
         self._error: Optional[FtError] = None
-        self._finished = False  # success/fail and complete have run (set under runtime._lock)
-        self._latch = _Latch()
-        self._done_callbacks: List[Callable[[], Any]] = []
+        self._latch = _Latch(runtime._lock)
         self._listeners = Listeners(self._loop.call_soon_threadsafe)
-        self._refusal: Optional[FtError] = None  # set by the runtime: fail this at the start
 
     def __repr__(self) -> str:
         return "<%s #%d %s>" % (type(self).__name__, self.id, self._state.name)
 
     # -- caller side --------------------------------------------------------------------------
 
-    def launch(self) -> "Task":
-        """Hand the start to the loop and return at once (callbacks never run on this stack)."""
+    def launch(self, refusal: Optional[FtError] = None) -> "Task":
+        """Hand the start to the loop and return at once (callbacks never run on this stack).
+
+        `refusal`: the task fails with it when the loop starts it (the runtime's verdict on
+        options that are not a dict)."""
         self._runtime._track(self)
-        self._loop.call_soon_threadsafe(self._begin)
+        self._loop.call_soon_threadsafe(self._begin, refusal)
         return self
 
     def abort(self) -> None:
@@ -67,14 +77,21 @@ class Task:
 
     def done(self) -> bool:
         """True once success/fail and complete have run."""
-        return self._finished
+        return self._latch.is_open()
 
     def result(self, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Block until the task ends; return the success dict or raise its `FtError`."""
-        if self._loop.in_loop_thread():
-            raise RuntimeError("result() called on the loop thread would deadlock; use callbacks")
-        if not self._finished and not self._latch.wait(timeout):
-            raise TimeoutError("%r still running after %ss" % (self, timeout))
+        """Block until the task ends; return the success dict or raise its `FtError`.
+
+        A finished task answers on any thread; on the loop thread an unfinished one raises
+        `RuntimeError` (waiting there would deadlock: the loop is what would finish it)."""
+        if not self._latch.is_open():
+            if self._loop.in_loop_thread():
+                raise RuntimeError(
+                    "result() of an unfinished task on the loop thread would deadlock; "
+                    "use callbacks"
+                )
+            if not self._latch.wait(timeout):
+                raise TimeoutError("%r still running after %ss" % (self, timeout))
         if self._error is not None:
             raise self._error
         assert self._result is not None
@@ -100,14 +117,20 @@ class Task:
     def state(self) -> State:
         return self._state
 
-    def _begin(self) -> None:
+    def _on_done(self, callback: Callable[[], Any]) -> None:
+        """Call `callback()` once success/fail and complete have run (now if they have)."""
+        self._latch.on_open(callback)
+
+    def _begin(self, refusal: Optional[FtError]) -> None:
         if self._state in ENDED:
             return
         try:
-            if self._refusal is not None:
-                raise self._refusal
+            if refusal is not None:
+                raise refusal
             options = self._runtime._prepare(self.api, self._options)
-            self._set_state(State.RUNNING)
+            if self._state in ENDED:  # an interceptor's invoke aborted it: settled already
+                return
+            self._fire(Event.START)
             self._start(options)
         except FtError as error:
             self._fail(error)
@@ -129,26 +152,33 @@ class Task:
         if self._state in ENDED:
             return
         self._cancel()
-        self._fail(FtError(Errno.ABORT), State.ABORTED)
+        self._fail(FtError(Errno.ABORT), Event.ABORT)
 
-    def _set_state(self, new: State) -> None:
-        self._state = check_transition(self._state, new)
+    def _fire(self, event: Event) -> State:
+        """Move to the state the table gives for `event`: the one way the state changes. An
+        end state stops the listener dispatch under way: a listener that ended the task (abort)
+        is the last to hear that event, and nothing hears the task after its end."""
+        self._state = state = self._table.next(self._state, event)
+        if state in ENDED:
+            self._listeners.interrupt()
+        return state
 
     def _succeed(self, res: Dict[str, Any]) -> None:
         res.setdefault("errMsg", ok_msg(self.api))
-        self._settle(res, None, State.SUCCEEDED)
+        self._settle(res, None, Event.SUCCEED)
 
-    def _fail(self, error: FtError, end: State = State.FAILED) -> None:
+    def _fail(self, error: FtError, event: Event = Event.FAIL) -> None:
         error = error.for_api(self.api)
-        self._settle(error.to_res(), error, end)
+        self._settle(error.to_res(), error, event)
 
-    def _settle(self, res: Dict[str, Any], error: Optional[FtError], end: Optional[State]) -> None:
-        """Run success/fail then complete, once; `end` None keeps the lifecycle going (sockets)."""
-        if end is not None:
-            self._end(end)
-        if self._settled:
+    def _settle(self, res: Dict[str, Any], error: Optional[FtError], event: Event) -> None:
+        """Fire `event`, then run success/fail and complete. Only an event that leaves the
+        UNSETTLED states settles: an outcome arriving after that (a timeout racing the
+        response, a late transport error) is dropped."""
+        if self._state not in UNSETTLED:
             return
-        self._settled = True
+        if self._fire(event) in ENDED:
+            self._forget()
         self._listeners.flush()
         res = self._runtime._rewrite_result(self.api, res, error is None)
         if error is not None:
@@ -163,29 +193,11 @@ class Task:
         self._call_option(options.get("fail" if error else "success"), res)
         self._call_option(options.get("complete"), res)
         self._runtime._observe(self, "settled", res)
-        with self._runtime._lock:
-            self._finished = True
-            callbacks, self._done_callbacks = self._done_callbacks, []
         self._latch.open()
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:  # e.g. an awaiting asyncio loop that has been closed since
-                logger.exception("ftcore: a done callback of %s raised", self)
 
-    def _end(self, end: State) -> None:
-        """The lifecycle is over: the runtime forgets the task."""
-        if self._state in ENDED:
-            return
-        self._set_state(end)
+    def _forget(self) -> None:
+        """The task ended: the runtime forgets it."""
         self._runtime._untrack(self)
-
-    def _on_done(self, callback: Callable[[], Any]) -> None:
-        with self._runtime._lock:
-            if not self._finished:
-                self._done_callbacks.append(callback)
-                return
-        callback()
 
     @staticmethod
     def _call_option(callback: Any, res: Dict[str, Any]) -> None:
@@ -198,32 +210,58 @@ class Task:
 
 
 class _Latch:
-    """A one-shot gate for `result()`: shut when made, opened once, then open for good.
+    """How other threads learn that a task settled: shut when made, opened once (after
+    success/fail and complete ran), then open for good. `result()` waits on it; `await`
+    registers a wake-up with `on_open`.
 
-    A lock held from birth costs a fraction of a `threading.Event` (a Condition that makes
-    a lock per wait and notifies under another): the loop pays one `release` per task.
+    The gate is a lock held from birth, a fraction of a `threading.Event` (a Condition that
+    makes a lock per wait and notifies under another): the loop pays one `release` per task.
     Each waiter that gets through releases it again, so every other waiter passes too.
+    `lock` (shared, the runtime's) guards the wake-ups only, never held while one runs.
     """
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_gate", "_lock", "_wakeups")
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
+    def __init__(self, lock: Any) -> None:
+        self._gate = threading.Lock()
+        self._gate.acquire()
+        self._lock = lock
+        self._wakeups: Optional[List[Callable[[], Any]]] = []  # None once open
+
+    def is_open(self) -> bool:
+        return self._wakeups is None
 
     def open(self) -> None:
-        self._lock.release()
+        """Loop thread, once: let waiters through, then run the wake-ups."""
+        with self._lock:
+            wakeups, self._wakeups = self._wakeups, None
+        self._gate.release()
+        for wakeup in wakeups or ():
+            try:
+                wakeup()
+            except Exception:  # e.g. an awaiting asyncio loop that has been closed since
+                logger.exception("ftcore: a done callback raised")
+
+    def on_open(self, wakeup: Callable[[], Any]) -> None:
+        """Call `wakeup()` once open: later on the loop thread, or now if open already."""
+        with self._lock:
+            if self._wakeups is not None:
+                self._wakeups.append(wakeup)
+                return
+        wakeup()
 
     def wait(self, timeout: Optional[float]) -> bool:
         """True once open; False if `timeout` seconds passed first (None: no limit)."""
+        if self._wakeups is None:
+            return True
         if timeout is None:
-            passed = self._lock.acquire()
+            passed = self._gate.acquire()
         elif timeout > 0:
-            passed = self._lock.acquire(True, timeout)
+            passed = self._gate.acquire(True, timeout)
         else:
-            passed = self._lock.acquire(False)
+            passed = self._gate.acquire(False)
         if passed:
-            self._lock.release()
+            self._gate.release()
         return passed
 
 

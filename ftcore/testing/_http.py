@@ -35,10 +35,11 @@ from typing import (
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import Errno, FtError
+from ._errors import ERROR_KINDS, transport_error
 from ._match import UrlMatcher, UrlSpec
+from ._script import LoopTransport
 
 if TYPE_CHECKING:
-    from .._api.runtime import Runtime
     from ..loop import Handle
     from ..transports import HttpRequest, HttpSink
 
@@ -52,28 +53,6 @@ Handler = Callable[["MockRequest"], "Reply"]
 ReplySpec = Union["Reply", Sequence["Reply"], Handler]
 
 _NOTHING: Any = object()
-
-ERROR_KINDS: Dict[str, Tuple[Errno, Optional[str]]] = {
-    "refused": (Errno.CONNECTION_REFUSED, None),
-    "reset": (Errno.CONNECTION_RESET, None),
-    "tls": (Errno.TLS, "ssl error: certificate verify failed"),
-    "dns": (Errno.NAME_NOT_RESOLVED, None),
-    "network": (Errno.NETWORK, None),
-}
-
-
-def transport_error(kind: Union[str, Exception]) -> Exception:
-    """The exception a real transport reports for `kind` (a key of `ERROR_KINDS`)."""
-    if isinstance(kind, Exception):
-        return kind
-    try:
-        errno, reason = ERROR_KINDS[kind]
-    except KeyError:
-        raise ValueError(
-            "unknown error kind %r (expected one of %s, or an exception)"
-            % (kind, ", ".join(sorted(ERROR_KINDS)))
-        ) from None
-    return FtError(errno, reason)
 
 
 @dataclass
@@ -311,23 +290,13 @@ class HttpMock:
         return None
 
 
-class _Transport:
+class _Transport(LoopTransport[HttpMock, "_Exchange"]):
     """`HttpTransport` over an `HttpMock`, bound to one runtime's loop."""
 
-    def __init__(self, mock: HttpMock, runtime: "Runtime") -> None:
-        self._mock = mock
-        self._loop = runtime.loop
-        self._live: Dict[int, _Exchange] = {}
-
     def start(self, request: "HttpRequest", sink: "HttpSink") -> "_Exchange":
-        exchange = _Exchange(self, request, sink)
-        self._live[id(exchange)] = exchange
+        exchange = self._track(_Exchange(self, request, sink))
         self._loop.call_soon_threadsafe(exchange._begin)
         return exchange
-
-    def close(self) -> None:
-        for exchange in list(self._live.values()):
-            exchange.abort()
 
 
 class _Exchange:
@@ -363,7 +332,7 @@ class _Exchange:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        self._transport._live.pop(id(self), None)
+        self._transport._forget(self)
 
     def _later(self, delay: float, step: Callable[[], None]) -> None:
         if math.isinf(delay):

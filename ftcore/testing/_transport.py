@@ -1,4 +1,5 @@
-"""`MockTransport`: the plugin object that serves `mock.http` and `mock.ws` to a runtime."""
+"""`MockTransport`: the plugin object that serves `mock.http`, `mock.ws` and `mock.tcp` to a
+runtime."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 from ..hookspecs import hookimpl
 from ._http import HttpMock, MockRequest
 from ._http import _Transport as _HttpTransport
+from ._tcp import TcpMock
+from ._tcp import _Transport as _TcpTransport
 from ._ws import WsMock
 from ._ws import _Transport as _WsTransport
 
@@ -17,7 +20,7 @@ __all__ = ["MockTransport"]
 
 
 class MockTransport:
-    """A scripted HTTP and WebSocket server, plugged into runtimes as their transport::
+    """Scripted HTTP, WebSocket and TCP peers, plugged into runtimes as their transports::
 
         mock = MockTransport()
         mock.http.add("GET", "https://api.example.com/user", json={"name": "ft"})
@@ -30,11 +33,15 @@ class MockTransport:
     serve several runtimes; each gets its own transport on its own loop. The core applies
     every API rule (encoding, redirects, timeouts, progress, domain lists) as it does over a
     real network. UDP is not mocked (use loopback sockets).
+
+    TCP peers for `createTCPSocket`: ``mock.tcp.add("chat.example.com", 7000).send(b"hi")
+    .expect(b"ping").send(b"pong").close()``.
     """
 
     def __init__(self) -> None:
         self.http = HttpMock()
         self.ws = WsMock()
+        self.tcp = TcpMock()
 
     @property
     def requests(self) -> List[MockRequest]:
@@ -64,10 +71,11 @@ class MockTransport:
         """Forget every route, request and connection."""
         self.http.reset()
         self.ws.reset()
+        self.tcp.reset()
 
     def verify(self) -> None:
         """Raise `AssertionError` if a route was never used, a reply queue was not consumed,
-        or a WebSocket script saw a message it did not expect."""
+        or a WebSocket or TCP script saw data it did not expect."""
         problems = []
         for route in self.http.routes:
             if not route.called:
@@ -82,6 +90,13 @@ class MockTransport:
         for ws_route in self.ws.routes:
             if not ws_route.called:
                 problems.append("WebSocket route never connected: %r" % ws_route.matcher)
+        for tcp_route in self.tcp.routes:
+            if not tcp_route.called:
+                problems.append("TCP route never connected: %r" % tcp_route)
+        for tcp_conn in self.tcp.connections:
+            problems.extend(
+                "TCP %s:%d: %s" % (tcp_conn.host, tcp_conn.port, m) for m in tcp_conn.mismatches
+            )
         for conn in self.ws.connections:
             problems.extend("WebSocket %s: %s" % (conn.url, m) for m in conn.mismatches)
         if problems:
@@ -96,3 +111,7 @@ class MockTransport:
     @hookimpl(tryfirst=True)
     def ftcore_websocket_transport_make(self, runtime: "Runtime") -> _WsTransport:
         return _WsTransport(self.ws, runtime)
+
+    @hookimpl(tryfirst=True)
+    def ftcore_tcp_transport_make(self, runtime: "Runtime") -> _TcpTransport:
+        return _TcpTransport(self.tcp, runtime)

@@ -8,51 +8,34 @@ there, as the real transport does.
 
 from __future__ import annotations
 
-import logging
-import math
-import threading
 from collections import deque
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Deque,
-    Dict,
-    List,
-    Optional,
-    Tuple,
-    Union,
-)
+from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Tuple, Union
 
 from ..errors import Errno, FtError
-from ._http import HeadersSpec, _header_list, transport_error
+from ._errors import transport_error
+from ._http import HeadersSpec, _header_list
 from ._match import UrlMatcher, UrlSpec
+from ._script import (
+    ANY,
+    LoopTransport,
+    PeerRecord,
+    ScriptedConnection,
+    ScriptedMock,
+    ScriptedRoute,
+    Step,
+    satisfies,
+)
 
 if TYPE_CHECKING:
-    from .._api.runtime import Runtime
-    from ..loop import Handle
     from ..transports import WsConnectRequest, WsEvents
 
 __all__ = ["ANY", "WsRoute", "WsMock", "MockWebSocket"]
-
-logger = logging.getLogger("ftcore")
 
 Message = Union[str, bytes]
 Expectation = Union[Message, Callable[[Message], bool], Any]
 
 
-class _Any:
-    def __repr__(self) -> str:
-        return "ANY"
-
-
-ANY: Any = _Any()
-"""Matches any message in `WsRoute.expect`."""
-
-Step = Tuple[Any, ...]
-
-
-class WsRoute:
+class WsRoute(ScriptedRoute["MockWebSocket"]):
     """A scripted WebSocket peer for the URLs its rule matches.
 
     Build the script by chaining: ``mock.ws.add(url).send("hello").expect("ping")
@@ -73,21 +56,17 @@ class WsRoute:
         echo: bool = False,
         times: Optional[int] = None,
     ) -> None:
+        super().__init__(error, delay, echo, times)
         self.matcher = UrlMatcher(url, prefix)
         self.protocol = protocol
         self.headers = _header_list(headers)
         self.status = status
-        if error is not None:
-            transport_error(error)  # validates the kind
-        self.error = error
-        self.delay = delay
-        self.echo = echo
-        self.times = times
-        self.steps: List[Step] = []
-        self.connections: List[MockWebSocket] = []
 
     def __repr__(self) -> str:
         return "<WsRoute %r, %d connection(s)>" % (self.matcher, len(self.connections))
+
+    def _accepts(self, record: "MockWebSocket") -> bool:
+        return self.matcher.matches(record.url)
 
     # -- the script ---------------------------------------------------------------------------
 
@@ -95,8 +74,7 @@ class WsRoute:
         """Send `data` to the client (a text message for str, binary for bytes)."""
         if not isinstance(data, (str, bytes)):
             raise TypeError("a message is str or bytes, not %s" % type(data).__name__)
-        self.steps.append(("send", data))
-        return self
+        return self._add("send", data)
 
     def expect(self, data: Expectation = ANY) -> "WsRoute":
         """Wait for the next client message; it must equal `data` (or satisfy it, if callable).
@@ -104,34 +82,18 @@ class WsRoute:
         A message that does not match is recorded in `MockWebSocket.mismatches` and the peer
         closes with 1008 (policy violation).
         """
-        self.steps.append(("expect", data))
-        return self
-
-    def wait(self, seconds: float) -> "WsRoute":
-        """Pause the script (a loop timer, not a sleep)."""
-        self.steps.append(("wait", float(seconds)))
-        return self
+        return self._add("expect", data)
 
     def close(self, code: int = 1000, reason: str = "") -> "WsRoute":
         """Close the connection from the server with `code` and `reason`."""
-        self.steps.append(("close", int(code), str(reason)))
-        return self
+        return self._add("close", int(code), str(reason))
 
     def drop(self) -> "WsRoute":
         """Cut the TCP connection without a close frame: the client sees code 1006."""
-        self.steps.append(("drop",))
-        return self
-
-    @property
-    def exhausted(self) -> bool:
-        return self.times is not None and len(self.connections) >= self.times
-
-    @property
-    def called(self) -> bool:
-        return bool(self.connections)
+        return self._add("drop")
 
 
-class MockWebSocket:
+class MockWebSocket(PeerRecord[WsRoute, "_Connection"]):
     """The record of one connection, and the server's hand on it.
 
     `received` lists the client's messages, `sent` the peer's; `client_close` is the
@@ -140,8 +102,10 @@ class MockWebSocket:
     server, from any thread.
     """
 
+    _peer = "mock server"
+
     def __init__(self, route: Optional[WsRoute], request: "WsConnectRequest") -> None:
-        self.route = route
+        super().__init__(route)
         self.url = request.url
         self.headers: List[Tuple[str, str]] = list(request.headers)
         self.protocols: List[str] = list(request.protocols)
@@ -151,7 +115,6 @@ class MockWebSocket:
         self.mismatches: List[str] = []
         self.client_close: Optional[Tuple[int, str]] = None
         self.closed: Optional[Tuple[int, str]] = None
-        self._conn: Optional[_Connection] = None
 
     def __repr__(self) -> str:
         return "<MockWebSocket %s %s>" % (
@@ -164,13 +127,9 @@ class MockWebSocket:
         lower = name.lower()
         return next((v for n, v in self.headers if n.lower() == lower), None)
 
-    @property
-    def open(self) -> bool:
-        return self._conn is not None and self._conn.state == "open"
-
     def push(self, data: Message) -> None:
         """Send `data` to the client now (outside the script)."""
-        self._call(lambda conn: conn._server_send(data))
+        self._call(lambda conn: conn._peer_send(data))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close from the server now."""
@@ -180,24 +139,13 @@ class MockWebSocket:
         """Cut the connection now, without a close frame (1006)."""
         self._call(lambda conn: conn._drop())
 
-    def _call(self, action: Callable[["_Connection"], None]) -> None:
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError("this connection never reached the mock server")
-        conn._loop.call_soon_threadsafe(conn._guarded, action)
 
-
-class WsMock:
+class WsMock(ScriptedMock[WsRoute, MockWebSocket]):
     """The scripted WebSocket server of a `MockTransport` (``mock.ws``).
 
     Routes are tried in the order they were added; the first that matches (and is not
     exhausted) accepts. A URL no route matches fails the handshake (``connection refused``).
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.routes: List[WsRoute] = []
-        self.connections: List[MockWebSocket] = []
 
     def add(
         self,
@@ -221,50 +169,26 @@ class WsMock:
         handshake's duration in seconds (``math.inf``: it never completes), `times` limits how
         many connections the route accepts.
         """
-        route = WsRoute(url, prefix, protocol, headers, status, error, delay, echo, times)
-        with self._lock:
-            self.routes.append(route)
-        return route
-
-    def reset(self) -> None:
-        with self._lock:
-            self.routes.clear()
-            self.connections.clear()
-
-    def _accept(self, record: MockWebSocket) -> Optional[WsRoute]:
-        with self._lock:
-            self.connections.append(record)
-            for route in self.routes:
-                if not route.exhausted and route.matcher.matches(record.url):
-                    route.connections.append(record)
-                    record.route = route
-                    return route
-        return None
+        return self._add_route(
+            WsRoute(url, prefix, protocol, headers, status, error, delay, echo, times)
+        )
 
 
-class _Transport:
+class _Transport(LoopTransport[WsMock, "_Connection"]):
     """`WsTransport` over a `WsMock`, bound to one runtime's loop."""
-
-    def __init__(self, mock: WsMock, runtime: "Runtime") -> None:
-        self._mock = mock
-        self._loop = runtime.loop
-        self._live: Dict[int, _Connection] = {}
 
     def connect(self, request: "WsConnectRequest", events: "WsEvents") -> "_Connection":
         record = MockWebSocket(None, request)
         route = self._mock._accept(record)
-        conn = _Connection(self, record, route, request, events)
-        self._live[id(conn)] = conn
+        conn = self._track(_Connection(self, record, route, request, events))
         self._loop.call_soon_threadsafe(conn._guarded, _Connection._handshake)
         return conn
 
-    def close(self) -> None:
-        for conn in list(self._live.values()):
-            conn.abort()
 
-
-class _Connection:
+class _Connection(ScriptedConnection[WsRoute, MockWebSocket]):
     """The `WsConnection` the core holds; runs the route's script."""
+
+    _what = "WebSocket"
 
     def __init__(
         self,
@@ -274,18 +198,10 @@ class _Connection:
         request: "WsConnectRequest",
         events: "WsEvents",
     ) -> None:
-        self._transport = transport
-        self._loop = transport._loop
-        self._record = record
-        self._route = route
+        super().__init__(transport, record, route)
         self._request = request
         self._events = events
-        self.state = "connecting"
-        self._steps: Deque[Step] = deque(route.steps if route else ())
         self._inbox: Deque[Message] = deque()
-        self._waiting = False  # a `wait` step or the handshake is pending
-        self._handles: List["Handle"] = []
-        record._conn = self
 
     # -- WsConnection (called by the core, loop thread) -----------------------------------------
 
@@ -317,22 +233,6 @@ class _Connection:
         self._end(code if code is not None and self.state == "open" else 1006, "", notify=False)
 
     # -- the server side --------------------------------------------------------------------
-
-    def _guarded(self, action: Callable[["_Connection"], None]) -> None:
-        if self.state == "closed":
-            return
-        try:
-            action(self)
-        except Exception:
-            logger.exception("ftcore.testing: a WebSocket mock step raised")
-
-    def _soon(self, action: Callable[["_Connection"], None], delay: float = 0.0) -> None:
-        if math.isinf(delay):
-            return
-        if delay:
-            self._handles.append(self._loop.call_later(delay, self._guarded, action))
-        else:
-            self._handles.append(self._loop.call_soon(self._guarded, action))
 
     def _handshake(self) -> None:
         route = self._route
@@ -371,44 +271,31 @@ class _Connection:
         self._events.opened(headers, protocol)
         self._advance()
 
-    def _advance(self) -> None:
-        """Run script steps until one must wait (a timer, or a message not yet received)."""
-        while self.state == "open" and not self._waiting:
-            if not self._steps:
-                if self._route is not None and self._route.echo:
-                    while self._inbox and self.state == "open":
-                        self._server_send(self._inbox.popleft())
-                else:
-                    self._inbox.clear()
-                return
-            step = self._steps[0]
-            kind = step[0]
-            if kind == "expect":
-                if not self._inbox:
-                    return
-                self._steps.popleft()
-                message = self._inbox.popleft()
-                if not _satisfies(message, step[1]):
-                    self._record.mismatches.append("expected %r, received %r" % (step[1], message))
-                    self._server_close(1008, "ftcore.testing: unexpected message")
-                    return
-                continue
-            self._steps.popleft()
-            if kind == "send":
-                self._server_send(step[1])
-            elif kind == "wait":
-                self._waiting = True
-                self._soon(_Connection._wake, step[1])
-            elif kind == "close":
-                self._server_close(step[1], step[2])
-            elif kind == "drop":
-                self._drop()
+    def _script_ended(self, echo: bool) -> None:
+        if echo:
+            while self._inbox and self.state == "open":
+                self._peer_send(self._inbox.popleft())
+        else:
+            self._inbox.clear()
 
-    def _wake(self) -> None:
-        self._waiting = False
-        self._advance()
+    def _run_step(self, step: Step) -> None:
+        if step[0] == "close":
+            self._server_close(step[1], step[2])
+        elif step[0] == "drop":
+            self._drop()
 
-    def _server_send(self, data: Message) -> None:
+    def _expect(self, expected: Expectation) -> bool:
+        """Take the client's next message; a mismatch closes with 1008."""
+        if not self._inbox:
+            return False
+        message = self._inbox.popleft()
+        if not satisfies(message, expected):
+            self._record.mismatches.append("expected %r, received %r" % (expected, message))
+            self._server_close(1008, "ftcore.testing: unexpected message")
+            return False
+        return True
+
+    def _peer_send(self, data: Message) -> None:
         if self.state != "open":
             return
         self._record.sent.append(data)
@@ -431,21 +318,8 @@ class _Connection:
         self._end(1006, "")
 
     def _end(self, code: int, reason: str, notify: bool = True) -> None:
-        if self.state == "closed":
+        if not self._stop():
             return
-        self.state = "closed"
-        for handle in self._handles:
-            handle.cancel()
-        self._handles.clear()
-        self._transport._live.pop(id(self), None)
         self._record.closed = (code, reason)
         if notify:
             self._events.closed(code, reason)
-
-
-def _satisfies(message: Message, expected: Expectation) -> bool:
-    if expected is ANY:
-        return True
-    if callable(expected):
-        return bool(expected(message))
-    return bool(message == expected)

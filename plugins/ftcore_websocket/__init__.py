@@ -17,4 +17,4 @@ def ftcore_websocket_transport_make(runtime: Any) -> Any:
     """The builtin WebSocket transport; any plugin returning its own wins over it."""
     from .transport import LoopWsTransport
 
-    return LoopWsTransport(runtime.loop)
+    return LoopWsTransport(runtime.net)

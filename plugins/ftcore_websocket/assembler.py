@@ -10,9 +10,20 @@ from __future__ import annotations
 import codecs
 from typing import Any, List, Optional, Union
 
+from .codes import CloseCode
 from .deflate import Inflater
 from .errors import RemoteProtocolError
 from .events import BinaryMessage, TextMessage
+
+
+def utf8_error(exc: UnicodeDecodeError) -> RemoteProtocolError:
+    """1007 for a text message that is not UTF-8. The reason tells a sequence cut short by the
+    message's end from a wrong byte, alike whether the message came in one piece or many."""
+    if exc.reason == "unexpected end of data":
+        reason = "text message ends inside a UTF-8 sequence"
+    else:
+        reason = "invalid UTF-8 in a text message"
+    return RemoteProtocolError(reason, CloseCode.INVALID_FRAME_PAYLOAD_DATA)
 
 
 class MessageAssembler:
@@ -53,8 +64,8 @@ class MessageAssembler:
         if self._is_text:
             try:
                 self._parts.append(self._decoder.decode(piece))
-            except UnicodeDecodeError:
-                raise RemoteProtocolError("invalid UTF-8 in a text message", 1007) from None
+            except UnicodeDecodeError as exc:
+                raise utf8_error(exc) from None
         else:
             self._parts.append(piece)
 
@@ -69,10 +80,8 @@ class MessageAssembler:
         if self._is_text:
             try:
                 parts.append(self._decoder.decode(b"", True))
-            except UnicodeDecodeError:
-                raise RemoteProtocolError(
-                    "text message ends inside a UTF-8 sequence", 1007
-                ) from None
+            except UnicodeDecodeError as exc:
+                raise utf8_error(exc) from None
             finally:
                 self._decoder.reset()
             return TextMessage("".join(parts))

@@ -21,8 +21,9 @@ from enum import Enum, IntEnum
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import handshake
+from .codes import CloseCode
 from .deflate import Deflater, DeflateParams, Inflater, negotiate_offer
-from .errors import HandshakeError, LocalProtocolError, RemoteProtocolError
+from .errors import HandshakeError, LocalProtocolError, Misuse, RemoteProtocolError
 from .events import (
     BinaryMessage,
     CloseReceived,
@@ -41,7 +42,6 @@ from .frames import (
     FIN,
     MAX_CLOSE_REASON_BYTES,
     MAX_CONTROL_PAYLOAD,
-    NO_STATUS_CODE,
     PING,
     PONG,
     TEXT,
@@ -52,7 +52,6 @@ from .reader import FrameReader
 from .writer import FrameWriter
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 2**20
-ABNORMAL_CLOSURE = 1006  # reported when the stream ends without a close frame; never sent
 
 HeaderPairs = Iterable[Tuple[str, str]]
 
@@ -138,7 +137,9 @@ class Connection:
         """
         request = self._pending_request()
         if subprotocol is not None and subprotocol not in request.subprotocols:
-            raise LocalProtocolError("subprotocol %r was not offered" % subprotocol)
+            raise LocalProtocolError(
+                "subprotocol %r was not offered" % subprotocol, Misuse.SUBPROTOCOL
+            )
         negotiated = negotiate_offer(request.extensions) if deflate else None
         extensions, params = negotiated if negotiated else ("", None)
         response = handshake.build_accept(request.key, subprotocol, extensions, headers)
@@ -204,7 +205,9 @@ class Connection:
                 return self._fail(exc.close_code, exc.reason)
             if event is None:
                 if self._eof:
-                    return self._fail(ABNORMAL_CLOSURE, "connection closed without a close frame")
+                    return self._fail(
+                        CloseCode.ABNORMAL_CLOSURE, "connection closed without a close frame"
+                    )
                 return None
             kind = type(event)
             if kind is TextMessage or kind is BinaryMessage:
@@ -221,17 +224,17 @@ class Connection:
 
     def _on_close_received(self, code: int) -> None:
         if self._state is State.OPEN:  # the peer closes first: echo its code
-            payload = build_close_payload(None if code == NO_STATUS_CODE else code)
+            payload = build_close_payload(None if code == CloseCode.NO_STATUS_RCVD else code)
             self._outgoing.append(self._writer.frame(FIN | CLOSE, payload))
         self._transition(State.CLOSED)
 
-    def _fail(self, code: int, reason: str) -> ConnectionFailed:
+    def _fail(self, code: CloseCode, reason: str) -> ConnectionFailed:
         """End the connection because of the peer, queueing our close frame if still due."""
-        if self._state is State.OPEN and code != ABNORMAL_CLOSURE:
+        if self._state is State.OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             short = reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
             self._outgoing.append(self._writer.frame(FIN | CLOSE, build_close_payload(code, short)))
         self._transition(State.CLOSED)
-        return ConnectionFailed(code, reason)
+        return ConnectionFailed(int(code), reason)
 
     def _next_handshake_event(self) -> Optional[Event]:
         if self._head is None:  # server: the request waits for accept() or reject()
@@ -305,10 +308,10 @@ class Connection:
         if self._state is not State.OPEN:
             raise LocalProtocolError("cannot send in state %s" % self._state.name)
         if len(payload) > MAX_CONTROL_PAYLOAD:
-            raise LocalProtocolError("ping payload longer than 125 bytes")
+            raise LocalProtocolError("ping payload longer than 125 bytes", Misuse.PING)
         return self._with_queued(self._writer.frame(FIN | PING, payload))
 
-    def close(self, code: Optional[int] = 1000, reason: str = "") -> bytes:
+    def close(self, code: Optional[int] = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
         """Start the closing handshake; the peer's answer arrives as CloseReceived.
 
         `code=None` sends a close frame without a code.

@@ -11,6 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from .codes import CloseCode
 from .errors import HandshakeError, RemoteProtocolError
 from .http_head import is_token
 
@@ -166,9 +167,11 @@ class Inflater:
         try:
             out = self._decompressor.decompress(data, room + 1)
         except zlib.error as exc:
-            raise RemoteProtocolError("bad deflate data: %s" % exc, 1007) from None
+            raise RemoteProtocolError(
+                "bad deflate data: %s" % exc, CloseCode.INVALID_FRAME_PAYLOAD_DATA
+            ) from None
         if len(out) > room:
-            raise RemoteProtocolError("message too big once inflated", 1009)
+            raise RemoteProtocolError("message too big once inflated", CloseCode.MESSAGE_TOO_BIG)
         return out
 
     def finish(self, room: int) -> bytes:

@@ -1,4 +1,4 @@
-"""RFC 6455 framing: opcodes, frame headers both ways, and close-frame payloads.
+"""RFC 6455 framing: frame headers both ways, and close-frame payloads.
 
 Pure functions over bytes; the incremental reading lives in `reader.py`. A header is
     byte 0: FIN, RSV1-3, opcode    byte 1: MASK, length 0-125 | 126 (+16 bit) | 127 (+64 bit)
@@ -10,14 +10,16 @@ from __future__ import annotations
 import struct
 from typing import Optional, Tuple
 
-from .errors import LocalProtocolError, RemoteProtocolError
+from .codes import CloseCode, Opcode
+from .errors import LocalProtocolError, Misuse, RemoteProtocolError
 
-CONTINUATION = 0x0
-TEXT = 0x1
-BINARY = 0x2
-CLOSE = 0x8
-PING = 0x9
-PONG = 0xA
+# Module-level names for the per-frame paths: a global lookup costs a fraction of `Opcode.TEXT`.
+CONTINUATION = Opcode.CONTINUATION
+TEXT = Opcode.TEXT
+BINARY = Opcode.BINARY
+CLOSE = Opcode.CLOSE
+PING = Opcode.PING
+PONG = Opcode.PONG
 
 FIN = 0x80
 RSV1 = 0x40
@@ -27,7 +29,6 @@ MASKED = 0x80
 
 MAX_CONTROL_PAYLOAD = 125
 MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2
-NO_STATUS_CODE = 1005  # reported when a close frame carries no code; never sent
 
 _pack_short = struct.Struct("!BB").pack
 _pack_medium = struct.Struct("!BBH").pack
@@ -85,27 +86,33 @@ def parse_header(buf: bytes, pos: int) -> Optional[Header]:
 def is_valid_close_code(code: int) -> bool:
     """Whether `code` may appear in a close frame on the wire (RFC 6455 §7.4, plus the
     IANA-registered 1012-1014 that servers send when restarting or overloaded)."""
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    return (
+        CloseCode.NORMAL_CLOSURE <= code <= CloseCode.UNSUPPORTED_DATA
+        or CloseCode.INVALID_FRAME_PAYLOAD_DATA <= code <= CloseCode.BAD_GATEWAY
+        or 3000 <= code <= 4999  # registered by libraries (3xxx) and private (4xxx)
+    )
 
 
 def build_close_payload(code: Optional[int], reason: str = "") -> bytes:
     """The payload of our close frame; `code=None` sends an empty close (no reason allowed)."""
     if code is None:
         if reason:
-            raise LocalProtocolError("a close reason needs a close code")
+            raise LocalProtocolError("a close reason needs a close code", Misuse.CLOSE)
         return b""
     if not is_valid_close_code(code):
-        raise LocalProtocolError("invalid close code %r" % (code,))
+        raise LocalProtocolError("invalid close code %r" % (code,), Misuse.CLOSE)
     encoded = reason.encode("utf-8")
     if len(encoded) > MAX_CLOSE_REASON_BYTES:
-        raise LocalProtocolError("close reason longer than %d bytes" % MAX_CLOSE_REASON_BYTES)
+        raise LocalProtocolError(
+            "close reason longer than %d bytes" % MAX_CLOSE_REASON_BYTES, Misuse.CLOSE
+        )
     return _uint16.pack(code) + encoded
 
 
 def parse_close_payload(payload: bytes) -> Tuple[int, str]:
     """(code, reason) of a received close frame; 1005 when it carried no code."""
     if not payload:
-        return NO_STATUS_CODE, ""
+        return int(CloseCode.NO_STATUS_RCVD), ""
     if len(payload) == 1:
         raise RemoteProtocolError("close frame with a 1-byte payload")
     code = _uint16.unpack_from(payload)[0]
@@ -114,5 +121,7 @@ def parse_close_payload(payload: bytes) -> Tuple[int, str]:
     try:
         reason = payload[2:].decode("utf-8")
     except UnicodeDecodeError:
-        raise RemoteProtocolError("close reason is not valid UTF-8", 1007) from None
+        raise RemoteProtocolError(
+            "close reason is not valid UTF-8", CloseCode.INVALID_FRAME_PAYLOAD_DATA
+        ) from None
     return code, reason

@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import Iterable, Optional, Sequence, Tuple
 
 from . import deflate
-from .errors import HandshakeError, LocalProtocolError
+from .errors import HandshakeError, LocalProtocolError, Misuse
 from .events import Headers
 from .http_head import check_header, encode_head, header_values, is_token, single_header
 
@@ -50,7 +50,9 @@ def _extra_headers(headers: Iterable[Tuple[str, str]]) -> Headers:
     checked = tuple(check_header(name, value) for name, value in headers)
     for name, _ in checked:
         if name.lower() in _OWNED:
-            raise LocalProtocolError("header %s is set by the handshake itself" % name)
+            raise LocalProtocolError(
+                "header %s is set by the handshake itself" % name, Misuse.HEADER
+            )
     return checked
 
 
@@ -71,7 +73,7 @@ def build_request(
 ) -> bytes:
     """The upgrade request a client sends."""
     if not target.startswith("/") or any(ch in target for ch in " \r\n\0"):
-        raise LocalProtocolError("invalid request target %r" % (target,))
+        raise LocalProtocolError("invalid request target %r" % (target,), Misuse.TARGET)
     fields = [
         check_header("Host", host),
         ("Upgrade", "websocket"),
@@ -81,7 +83,9 @@ def build_request(
     ]
     if subprotocols:
         if not all(is_token(name) for name in subprotocols):
-            raise LocalProtocolError("invalid subprotocol in %r" % (list(subprotocols),))
+            raise LocalProtocolError(
+                "invalid subprotocol in %r" % (list(subprotocols),), Misuse.SUBPROTOCOL
+            )
         fields.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
     if offer_deflate:
         fields.append(("Sec-WebSocket-Extensions", deflate.CLIENT_OFFER))
@@ -102,7 +106,11 @@ def parse_status_line(line: str) -> int:
     """The status code of `HTTP/1.x NNN reason`."""
     version, _, rest = line.partition(" ")
     code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit() or rest[3:4] not in ("", " "):
+    if (
+        not version.startswith("HTTP/1.")
+        or not (len(code) == 3 and code.isascii() and code.isdigit())  # "²".isdigit() too
+        or rest[3:4] not in ("", " ")
+    ):
         raise HandshakeError("malformed status line %r" % line[:100])
     return int(code)
 
@@ -205,7 +213,9 @@ def build_reject(
 ) -> bytes:
     """A refusal: any non-101 status, with a body of known length, then the connection ends."""
     if not 300 <= status_code <= 599:
-        raise LocalProtocolError("a rejection needs a 3xx-5xx status, not %r" % status_code)
+        raise LocalProtocolError(
+            "a rejection needs a 3xx-5xx status, not %r" % status_code, Misuse.STATUS
+        )
     try:
         phrase = HTTPStatus(status_code).phrase
     except ValueError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from .errors import HandshakeError, LocalProtocolError
+from .errors import HandshakeError, LocalProtocolError, Misuse
 from .events import Headers
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -52,7 +52,12 @@ class HeadReader:
 
 def parse_head(head: bytes) -> Tuple[str, Headers]:
     """(start line, header fields in order) of a head; malformed fields are refused."""
-    lines = head.decode("latin-1").split("\r\n")
+    text = head.decode("latin-1")
+    lines = text.split("\r\n")
+    breaks = len(lines) - 1
+    if text.count("\n") != breaks or text.count("\r") != breaks or "\0" in text:
+        # A CR or LF outside CRLF, or a NUL: RFC 9110 §5.5 says reject (h1.py does the same).
+        raise HandshakeError("bare CR, LF or NUL in the HTTP head")
     fields = []
     for line in lines[1:]:
         name, colon, value = line.partition(":")
@@ -94,5 +99,5 @@ def encode_head(start_line: str, headers: Headers) -> bytes:
 def check_header(name: str, value: str) -> Tuple[str, str]:
     """A caller-supplied header, refused when it could break the head (CR, LF, NUL)."""
     if not is_token(name) or any(ch in value for ch in "\r\n\0"):
-        raise LocalProtocolError("invalid header %r" % (name,))
+        raise LocalProtocolError("invalid header %r" % (name,), Misuse.HEADER)
     return name, value

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-from .assembler import MessageAssembler
+from .assembler import MessageAssembler, utf8_error
+from .codes import CloseCode
 from .deflate import Inflater
 from .errors import RemoteProtocolError
 from .events import BinaryMessage, CloseReceived, Ping, Pong, TextMessage
@@ -39,7 +40,7 @@ from .frames import (
 )
 from .masking import mask, rotate_key
 
-_CONTROL = 0x8
+_CONTROL = 0x8  # the bit every control opcode (8-15) has set
 
 ReadEvent = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
 
@@ -132,7 +133,8 @@ class FrameReader:
                     # The common case: an uncompressed message in one frame, all here.
                     if length > self._max_bytes:
                         raise RemoteProtocolError(
-                            "message larger than %d bytes" % self._max_bytes, 1009
+                            "message larger than %d bytes" % self._max_bytes,
+                            CloseCode.MESSAGE_TOO_BIG,
                         )
                     self._pos = end
                     payload = buf[start:end] if key is None else mask(buf[start:end], key)
@@ -140,13 +142,15 @@ class FrameReader:
                         return BinaryMessage(payload)
                     try:
                         return TextMessage(payload.decode("utf-8"))
-                    except UnicodeDecodeError:
-                        raise RemoteProtocolError("invalid UTF-8 in a text message", 1007) from None
+                    except UnicodeDecodeError as exc:
+                        raise utf8_error(exc) from None
                 message.start(opcode == TEXT, self._inflater if reserved else None)
             else:
                 raise RemoteProtocolError("reserved opcode %d" % opcode)
             if length > message.room() and not message.compressed:
-                raise RemoteProtocolError("message larger than %d bytes" % self._max_bytes, 1009)
+                raise RemoteProtocolError(
+                    "message larger than %d bytes" % self._max_bytes, CloseCode.MESSAGE_TOO_BIG
+                )
             self._pos = start
             self._remaining = length
             self._fin = bool(first_byte & FIN)

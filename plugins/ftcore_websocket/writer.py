@@ -1,7 +1,8 @@
 """Outgoing frames: every message goes out as one frame, masked when we are the client.
 
-A small frame costs one struct pack, one mask and two concatenations; masking keys come from a
-per-connection pool of random bytes (see `masking.MaskKeys`).
+A small frame costs one struct pack, one mask and two concatenations; a large masked frame is
+built in one buffer (`masking.mask_frame`). Masking keys come from a per-connection pool of
+random bytes (see `masking.MaskKeys`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Optional
 
 from .deflate import Deflater
 from .frames import FIN, MASKED, RSV1, frame_header
-from .masking import MaskKeys, mask
+from .masking import MaskKeys, mask, mask_frame
 
 _pack_small_masked = struct.Struct("!BB4s").pack
 _pack_small = struct.Struct("!BB").pack
@@ -43,4 +44,4 @@ class FrameWriter:
         key = keys.next_key()
         if length < 126:
             return _pack_small_masked(first_byte, MASKED | length, key) + mask(payload, key)
-        return frame_header(first_byte, length, key) + mask(payload, key)
+        return mask_frame(frame_header(first_byte, length, key), payload, key)

@@ -12,8 +12,8 @@ runs it without installing anything).
     contracts                 errors, hookspecs, loop, transports: each other only
     plugins/                  -> contracts, _net and their own package (never _core, _api, _app)
 
-Below `_app`, nothing in ftcore imports a plugin. Imports under `if TYPE_CHECKING:` are exempt: they name
-types and never run.
+Below `_app`, nothing in ftcore imports a plugin. Imports under `if TYPE_CHECKING:` are
+exempt: they name types and never run.
 """
 
 from __future__ import annotations

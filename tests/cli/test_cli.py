@@ -32,7 +32,7 @@ def ftcore_cli(*args: str, stdin: str = "", cwd: Any = None) -> "subprocess.Comp
 def test_demo_runs_every_api_and_exits_zero() -> None:
     out = ftcore_cli("demo")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "12 passed, 0 failed" in out.stdout
+    assert "14 passed, 0 failed" in out.stdout
     assert "Traceback" not in out.stderr
 
 

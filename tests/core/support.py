@@ -11,9 +11,9 @@ import ftcore
 from ftcore._core.listeners import event_methods
 from ftcore._core.task import Task
 from ftcore.errors import FtError
+from tests.support.waits import WAIT
 
 LOOP_THREAD = "ftcore-loop"
-WAIT = 10.0  # generous upper bound for anything that should happen at once
 
 
 def loop_threads() -> List[threading.Thread]:

@@ -25,9 +25,16 @@ def test_defaults() -> None:
     }
     assert config["domains"] == {}
     assert config["maxConcurrent"] == {"http": 10, "socket": 5}
-    assert config["limits"] == {"downloadMaxBytes": 200 * 2**20, "wsMaxMessageBytes": 16 * 2**20}
+    assert config["limits"] == {
+        "downloadMaxBytes": 200 * 2**20,
+        "wsMaxMessageBytes": 16 * 2**20,
+        "streamBufferBytes": 2**20,
+        "tcpCreatesPer5Min": 20,
+        "tcpMaxBufferedBytes": 16 * 2**20,
+    }
     assert config["sandbox"] is None
     assert config["tls"] == {"verify": True, "cafile": None}
+    assert config["tcp"]["bannedPorts"][:3] == [[1, 1023], 1099, 1433]
 
 
 def test_partial_tables_keep_the_other_defaults() -> None:
@@ -80,6 +87,8 @@ def test_unknown_key(user: Dict[str, Any], culprit: str) -> None:
         ({"maxConcurrent": {"socket": False}}, "maxConcurrent.socket"),
         ({"limits": {"downloadMaxBytes": "big"}}, "limits.downloadMaxBytes"),
         ({"limits": {"wsMaxMessageBytes": 0}}, "limits.wsMaxMessageBytes"),
+        ({"limits": {"streamBufferBytes": 0}}, "limits.streamBufferBytes"),
+        ({"limits": {"streamBufferBytes": 1.5}}, "limits.streamBufferBytes"),
         ({"sandbox": 1}, "sandbox"),
         ({"sandbox": b"/tmp"}, "sandbox"),
         ({"tls": None}, "tls"),

@@ -24,3 +24,14 @@ def test_an_unheard_name_leaves_other_names_on_the_direct_path() -> None:
     assert late == [{"n": 0}, {"n": 2}]
     reg.emit("HeadersReceived", {"n": 3})
     assert late[-1] == {"n": 3}
+
+
+def test_interrupt_stops_the_dispatch_under_way_only() -> None:
+    reg = Listeners(lambda fn, *args: fn(*args))
+    heard: List[str] = []
+    reg.add("Message", lambda res: (heard.append("first"), reg.interrupt()))
+    reg.add("Message", lambda res: heard.append("second"))
+    reg.emit("Message", {})
+    assert heard == ["first"]  # the first ended its task: the second never hears that event
+    reg.emit("Message", {})
+    assert heard == ["first", "first"]  # a new dispatch starts afresh

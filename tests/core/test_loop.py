@@ -298,11 +298,9 @@ def test_stop_from_another_thread_wakes_a_sleeping_loop() -> None:
     thread.start()
     try:
         assert asleep.wait(WAIT)
-        started = time.monotonic()
         loop.stop()
-        thread.join(WAIT)
+        thread.join(WAIT)  # asleep for an hour unless the stop woke it
         assert not thread.is_alive()
-        assert time.monotonic() - started < 1.0
     finally:
         loop.stop()
         thread.join(WAIT)

@@ -14,6 +14,7 @@ import pytest
 import ftcore
 from ftcore import hookimpl
 from ftcore.transports import HttpRequest, HttpSink
+from tests.support.waits import flush
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -68,6 +69,7 @@ def test_download_answered_inside_start(tmp_path: Any) -> None:
         res = task.result(5)
         with open(res["tempFilePath"], "rb") as handle:
             assert handle.read() == b"hello world"
+        flush(rt.loop)  # a listener attached after the task ended hears its events replayed
         assert progress[-1] == 100
 
 

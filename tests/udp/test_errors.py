@@ -8,14 +8,16 @@ from typing import Any, Dict
 import pytest
 
 from ftcore import hookimpl
-from tests.udp.support import HOSTS, Recorder, barrier, free_port, make_runtime
+from tests.udp.support import HOSTS, free_port, listen
+from tests.support.waits import barrier
+from tests.support.runtimes import new_runtime
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def send_error(rt: Any, options: Dict[str, Any], family: str = "udp4") -> Dict[str, Any]:
     sock = rt.createUDPSocket(family)
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(options)
     res = events.error()
     barrier(rt)
@@ -59,7 +61,7 @@ def test_broadcast_without_flag_is_errcode_minus_3(rt: Any) -> None:
 
 def test_broadcast_with_flag_is_not_refused(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address="255.255.255.255", port=free_port(), message=b"x", setBroadcast=True)
     barrier(rt)
     # The network may still refuse it (-2 in a sandbox without broadcast), never as -3.
@@ -76,9 +78,9 @@ def test_broadcast_with_flag_is_not_refused(rt: Any) -> None:
     ],
 )
 def test_domain_list_refusal_is_errcode_minus_3(config: Any, address: str) -> None:
-    with make_runtime(config) as rt:
+    with new_runtime(config) as rt:
         sock = rt.createUDPSocket()
-        events = Recorder(sock)
+        events = listen(sock)
         sock.send(address=address, port=9, message=b"x")
         sock.connect(address=address, port=9)
         assert events.error() == {"errMsg": "send:fail url not in domain list", "errCode": -3}
@@ -87,9 +89,9 @@ def test_domain_list_refusal_is_errcode_minus_3(config: Any, address: str) -> No
 
 def test_domain_list_allows_listed_destinations(udp_echo: Any) -> None:
     peer = udp_echo("udp4")
-    with make_runtime({"domains": {"udp": ["udp://127.0.0.1:%d" % peer.port]}}) as rt:
+    with new_runtime({"domains": {"udp": ["udp://127.0.0.1:%d" % peer.port]}}) as rt:
         sock = rt.createUDPSocket()
-        events = Recorder(sock)
+        events = listen(sock)
         sock.send(address="127.0.0.1", port=peer.port, message=b"allowed")
         assert events.expect("Message")["message"] == b"allowed"
 
@@ -101,7 +103,7 @@ def test_bind_on_a_port_in_use_is_errcode_minus_2_and_socket_stays_usable(
         holder.bind(("0.0.0.0", 0))
         taken = holder.getsockname()[1]
         sock = rt.createUDPSocket()
-        events = Recorder(sock)
+        events = listen(sock)
         assert sock.bind(taken) == 0
         assert events.error() == {"errMsg": "bind:fail address in use", "errCode": -2}
     port = sock.bind()
@@ -115,7 +117,7 @@ def test_bind_on_a_port_in_use_is_errcode_minus_2_and_socket_stays_usable(
 @pytest.mark.parametrize("port", [-1, 65536, 70000, "x", None, 1.5])
 def test_bind_bad_port_is_errcode_2(rt: Any, port: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     assert sock.bind(port) == 0
     assert events.error() == {"errMsg": "bind:fail invalid port", "errCode": 2}
     assert sock.bind(0) > 0  # still usable
@@ -124,7 +126,7 @@ def test_bind_bad_port_is_errcode_2(rt: Any, port: Any) -> None:
 
 def test_bind_twice_is_errcode_minus_2(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     assert sock.bind() > 0
     assert sock.bind() == 0
     events.expect("Listening")
@@ -133,7 +135,7 @@ def test_bind_twice_is_errcode_minus_2(rt: Any) -> None:
 
 def test_calls_after_close_are_errcode_minus_2(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.close()
     assert sock.bind(0) == 0
     sock.send(address="127.0.0.1", port=9, message=b"x")
@@ -193,7 +195,7 @@ def test_bad_message_is_errcode_minus_1(rt: Any, message: Any) -> None:
 )
 def test_bad_ttl_is_errcode_minus_1(rt: Any, family: str, ttl: Any) -> None:
     sock = rt.createUDPSocket(family)
-    events = Recorder(sock)
+    events = listen(sock)
     sock.setTTL(ttl)
     assert events.error() == {"errMsg": "setTTL:fail invalid ttl", "errCode": -1}
 
@@ -201,7 +203,7 @@ def test_bad_ttl_is_errcode_minus_1(rt: Any, family: str, ttl: Any) -> None:
 @pytest.mark.parametrize("family, ttl", [("udp4", 1), ("udp4", 255), ("udp6", 0), ("udp6", 64)])
 def test_good_ttl_is_silent(rt: Any, family: str, ttl: int) -> None:
     sock = rt.createUDPSocket(family)
-    events = Recorder(sock)
+    events = listen(sock)
     sock.setTTL(ttl)
     barrier(rt)
     assert events.pending() == []
@@ -209,7 +211,7 @@ def test_good_ttl_is_silent(rt: Any, family: str, ttl: int) -> None:
 
 def test_invalid_type_is_errcode_minus_1(rt: Any) -> None:
     sock = rt.createUDPSocket("udp5")
-    events = Recorder(sock)
+    events = listen(sock)
     assert events.error() == {"errMsg": "createUDPSocket:fail invalid type", "errCode": -1}
     assert sock.bind() == 0
     assert events.error()["errMsg"] == "bind:fail socket is closed"
@@ -218,7 +220,7 @@ def test_invalid_type_is_errcode_minus_1(rt: Any) -> None:
 def test_write_to_another_destination_after_connect_is_refused(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.connect(address=peer.address, port=peer.port)
     sock.write(address="127.0.0.2", port=peer.port, message=b"x")
     sock.write(address=peer.address, port=peer.port + 1 if peer.port < 65535 else 1, message=b"x")
@@ -228,14 +230,14 @@ def test_write_to_another_destination_after_connect_is_refused(rt: Any, udp_echo
 
 def test_write_without_connect_or_address_is_errcode_1(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.write(message=b"x")
     assert events.error() == {"errMsg": "write:fail invalid address", "errCode": 1}
 
 
 def test_icmp_unreachable_on_connected_socket_then_still_usable(rt: Any, udp_echo: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.connect(address="127.0.0.1", port=free_port())
     sock.write(message=b"nobody")
     res = events.error()
@@ -249,7 +251,7 @@ def test_icmp_unreachable_on_connected_socket_then_still_usable(rt: Any, udp_ech
 
 def test_unresolvable_name_in_connect_is_errcode_1(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.connect(address="no-such-host.invalid", port=9)
     assert events.error() == {"errMsg": "connect:fail address not resolved", "errCode": 1}
 
@@ -257,7 +259,7 @@ def test_unresolvable_name_in_connect_is_errcode_1(rt: Any) -> None:
 def test_ipv4_literal_on_udp6_is_v4_mapped(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket("udp6")
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address=HOSTS["udp4"], port=peer.port, message=b"mapped")
     res = events.expect("Message")
     assert res["message"] == b"mapped"
@@ -268,7 +270,7 @@ def test_ipv4_literal_on_udp6_is_v4_mapped(rt: Any, udp_echo: Any) -> None:
 def test_a_cached_destination_does_not_make_true_a_port(rt: Any, udp_sink: Any) -> None:
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address="127.0.0.1", port=1, message=b"x")  # caches ("127.0.0.1", 1)
     sock.send(address="127.0.0.1", port=True, message=b"x")
     on_loop_send = {"address": "127.0.0.1", "port": True, "message": b"x"}
@@ -282,7 +284,7 @@ def test_a_cached_destination_does_not_make_true_a_port(rt: Any, udp_sink: Any) 
 def test_bind_after_an_implicit_bind_is_errcode_minus_2(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address=peer.address, port=peer.port, message=b"x")
     events.expect("Message")
     assert sock.bind() == 0
@@ -305,9 +307,9 @@ class BrokenPolicy:
 
 
 def test_a_broken_policy_is_errcode_minus_1_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with make_runtime(plugins=[BrokenPolicy()]) as rt:
+    with new_runtime(plugins=[BrokenPolicy()]) as rt:
         sock = rt.createUDPSocket()
-        events = Recorder(sock)
+        events = listen(sock)
         sock.send(address="127.0.0.1", port=9, message=b"x")
         res = events.error()
     assert res == {"errMsg": "send:fail internal error: policy bug", "errCode": -1}

@@ -8,14 +8,18 @@ from typing import Any, Dict, List
 
 import pytest
 
-from tests.udp.support import WAIT, Recorder, barrier, make_runtime, open_fds
+from tests.support.events import close_on_message
+from tests.support.waits import WAIT
+from tests.udp.support import listen, open_fds
+from tests.support.waits import barrier
+from tests.support.runtimes import new_runtime
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def test_listening_follows_bind_and_close_fires_once(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     assert sock.bind() > 0
     sock.close()
     sock.close()
@@ -29,7 +33,7 @@ def test_listening_follows_bind_and_close_fires_once(rt: Any) -> None:
 
 def test_close_without_bind_fires_close(rt: Any) -> None:
     sock = rt.createUDPSocket("udp6")
-    events = Recorder(sock)
+    events = listen(sock)
     sock.close()
     assert events.expect("Close") == {}
 
@@ -39,7 +43,7 @@ def test_listeners_attached_after_the_event_still_get_it(rt: Any) -> None:
     sock.bind()
     sock.close()
     barrier(rt)  # both events have been emitted with nobody listening
-    events = Recorder(sock)
+    events = listen(sock)
     events.expect("Listening")
     events.expect("Close")
 
@@ -47,7 +51,7 @@ def test_listeners_attached_after_the_event_still_get_it(rt: Any) -> None:
 def test_off_removes_one_listener_or_all(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)  # stays attached: tells when each message arrived
+    events = listen(sock)  # stays attached: tells when each message arrived
     first: List[bytes] = []
     second: List[bytes] = []
 
@@ -84,7 +88,7 @@ def test_off_of_a_listener_never_added_is_harmless(rt: Any) -> None:
     sock = rt.createUDPSocket()
     sock.offListening(lambda res: None)
     sock.offClose()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.bind()
     events.expect("Listening")
 
@@ -95,21 +99,7 @@ def test_close_from_a_listener_while_datagrams_are_in_flight(
     """The peer floods us; the 10th message closes the socket: nothing after onClose."""
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
-    log: List[str] = []
-    closed = threading.Event()
-
-    def on_message(res: Dict[str, Any]) -> None:
-        log.append("Message")
-        if log.count("Message") == 10:
-            sock.close()
-
-    def on_close(res: Dict[str, Any]) -> None:
-        log.append("Close")
-        closed.set()
-
-    sock.onMessage(on_message)
-    sock.onError(lambda res: log.append("Error"))
-    sock.onClose(on_close)
+    log, closed = close_on_message(sock, 10, also=("Error",))
     port = sock.bind()
     stop = threading.Event()
 
@@ -164,9 +154,9 @@ def test_runtime_close_fires_on_close_and_releases_fds(udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     gc.collect()
     before = open_fds()
-    rt = make_runtime()
+    rt = new_runtime()
     sockets = [rt.createUDPSocket(), rt.createUDPSocket("udp6"), rt.createUDPSocket()]
-    recorders = [Recorder(s) for s in sockets]
+    recorders = [listen(s) for s in sockets]
     sockets[0].bind()
     sockets[1].bind(0)
     sockets[2].send(address=peer.address, port=peer.port, message=b"x")
@@ -184,7 +174,7 @@ def test_runtime_close_fires_on_close_and_releases_fds(udp_echo: Any) -> None:
 
 def test_close_releases_the_fd_at_once(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.bind()
     events.expect("Listening")
     with_socket = open_fds()
@@ -195,7 +185,7 @@ def test_close_releases_the_fd_at_once(rt: Any) -> None:
 
 def test_live_sockets_are_tracked_until_closed(rt: Any) -> None:
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     assert sock in rt.live_tasks()
     sock.close()
     events.expect("Close")
@@ -203,7 +193,7 @@ def test_live_sockets_are_tracked_until_closed(rt: Any) -> None:
 
 
 def test_create_on_a_closed_runtime_raises() -> None:
-    rt = make_runtime()
+    rt = new_runtime()
     rt.close()
     with pytest.raises(RuntimeError):
         rt.createUDPSocket()
@@ -211,7 +201,7 @@ def test_create_on_a_closed_runtime_raises() -> None:
 
 def test_without_a_loop_thread_the_host_drives_the_loop(udp_echo: Any) -> None:
     peer = udp_echo("udp4")
-    rt = make_runtime(autostart=False)
+    rt = new_runtime(autostart=False)
     try:
         sock = rt.createUDPSocket()
         got: List[Any] = []
@@ -231,7 +221,7 @@ def test_without_a_loop_thread_the_host_drives_the_loop(udp_echo: Any) -> None:
 def test_send_then_close_sends_first(rt: Any, udp_sink: Any) -> None:
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address=peer.address, port=peer.port, message=b"last words")
     sock.close()
     events.expect("Close")

@@ -8,7 +8,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from tests.udp.support import FAMILY_NAMES, HOSTS, LOOP_THREAD, WAIT, Recorder, barrier
+from tests.support.waits import WAIT
+from tests.udp.support import FAMILY_NAMES, HOSTS, LOOP_THREAD, listen
+from tests.support.waits import barrier
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -19,7 +21,7 @@ FAMILIES = ["udp4", "udp6"]
 def test_echo_round_trip_and_message_shape(rt: Any, udp_echo: Any, family: str) -> None:
     peer = udp_echo(family)
     sock = rt.createUDPSocket(family)
-    events = Recorder(sock)
+    events = listen(sock)
     port = sock.bind()
     assert events.expect("Listening") == {}
     sock.send({"address": peer.address, "port": peer.port, "message": b"ping"})
@@ -43,7 +45,7 @@ def test_echo_round_trip_and_message_shape(rt: Any, udp_echo: Any, family: str) 
 def test_udp6_keyword_form_on_loopback(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp6")
     sock = rt.createUDPSocket(type="udp6")
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address="::1", port=peer.port, message="v6")
     res = events.expect("Message")
     assert res["remoteInfo"]["family"] == "IPv6" and res["message"] == b"v6"
@@ -52,7 +54,7 @@ def test_udp6_keyword_form_on_loopback(rt: Any, udp_echo: Any) -> None:
 def test_str_is_sent_as_utf8(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address=peer.address, port=peer.port, message="héllo ✓")
     res = events.expect("Message")
     assert res["message"] == "héllo ✓".encode("utf-8")
@@ -63,7 +65,7 @@ def test_str_is_sent_as_utf8(rt: Any, udp_echo: Any) -> None:
 def test_offset_and_length_slice_the_message(rt: Any, udp_echo: Any, kind: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     message = kind(b"0123456789")
     sock.send(address=peer.address, port=peer.port, message=message, offset=2, length=3)
     sock.send(address=peer.address, port=peer.port, message=message, offset=7)
@@ -76,7 +78,7 @@ def test_offset_and_length_slice_the_message(rt: Any, udp_echo: Any, kind: Any) 
 def test_mutable_buffer_is_copied_when_sent_from_another_thread(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     buffer = bytearray(b"before")
     sock.send(address=peer.address, port=peer.port, message=buffer)
     buffer[:] = b"AFTER!"  # the caller reuses its buffer at once
@@ -87,7 +89,7 @@ def test_mutable_buffer_is_copied_when_sent_from_another_thread(rt: Any, udp_ech
 def test_largest_datagram_whole_both_ways(rt: Any, udp_echo: Any, family: str) -> None:
     peer = udp_echo(family)
     sock = rt.createUDPSocket(family)
-    events = Recorder(sock)
+    events = listen(sock)
     sock.bind()
     events.expect("Listening")
     payload = bytes(range(256)) * 255 + bytes(range(227))
@@ -101,7 +103,7 @@ def test_largest_datagram_whole_both_ways(rt: Any, udp_echo: Any, family: str) -
 
 def test_two_ftcore_sockets_talk(rt: Any) -> None:
     a, b = rt.createUDPSocket(), rt.createUDPSocket()
-    ea, eb = Recorder(a), Recorder(b)
+    ea, eb = listen(a), listen(b)
     pa, pb = a.bind(), b.bind(0)
     ea.expect("Listening")
     eb.expect("Listening")
@@ -116,7 +118,7 @@ def test_two_ftcore_sockets_talk(rt: Any) -> None:
 def test_send_before_bind_binds_implicitly(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.send(address=peer.address, port=peer.port, message=b"unbound")
     res = events.expect("Message")
     assert res["message"] == b"unbound" and res["localInfo"]["port"] > 0
@@ -125,7 +127,7 @@ def test_send_before_bind_binds_implicitly(rt: Any, udp_echo: Any) -> None:
 def test_connect_then_write(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.connect({"address": peer.address, "port": peer.port})
     sock.write({"message": b"short form"})
     sock.write({"address": peer.address, "port": peer.port, "message": b"seed form"})
@@ -137,7 +139,7 @@ def test_connect_then_write(rt: Any, udp_echo: Any) -> None:
 def test_write_without_connect_is_send(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp6")
     sock = rt.createUDPSocket("udp6")
-    events = Recorder(sock)
+    events = listen(sock)
     sock.write(address=peer.address, port=peer.port, message=b"as send")
     assert events.expect("Message")["message"] == b"as send"
 
@@ -145,7 +147,7 @@ def test_write_without_connect_is_send(rt: Any, udp_echo: Any) -> None:
 def test_host_names_resolve_off_the_loop_and_keep_call_order(rt: Any, udp_sink: Any) -> None:
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     for i in range(5):
         host = "localhost" if i % 2 == 0 else "127.0.0.1"
         sock.send(address=host, port=peer.port, message=b"%d" % i)
@@ -190,7 +192,7 @@ def test_ten_thousand_datagrams_none_lost(rt: Any, udp_echo: Any, family: str) -
 def test_listeners_run_on_the_loop_thread(rt: Any, udp_echo: Any) -> None:
     peer = udp_echo("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.bind()
     sock.send(address=peer.address, port=peer.port, message=b"x")
     sock.send(address=peer.address, port=-1, message=b"x")

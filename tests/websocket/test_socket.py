@@ -12,10 +12,11 @@ import pytest
 
 import ftcore
 from ftcore._api.socket import SocketTask
+from tests.http.helpers import paused_loop
 from tests.peers import hostile
 from tests.peers.fixtures import non_peer_threads, open_fd_count
 from tests.peers.ws import close_with, send_on_open
-from tests.websocket.support import Recorder, refused_url
+from tests.websocket.support import SOCKET_EVENTS, Recorder, refused_url
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,8 +43,8 @@ def rt(make_rt: Any) -> ftcore.Runtime:
 
 
 def open_socket(rt: ftcore.Runtime, url: str, rec: Recorder, **options: Any) -> SocketTask:
-    task = rt.connectSocket(url=url, **rec.callbacks("connect"), **options)
-    rec.attach(task)
+    task = rt.connectSocket(url=url, **rec.callbacks("connect."), **options)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_for(lambda r: r.count("Open") or r.count("Close") or r.count("connect.fail"))
     return task
 
@@ -59,29 +60,29 @@ def test_text_and_binary_echo(
     server = ws_server(compression=server_compression)
     rec = Recorder()
     task = open_socket(rt, server.url + "/echo?x=1", rec, perMessageDeflate=deflate)
-    assert rec.all("connect.success") == [{"errMsg": "connectSocket:ok", "socketTaskId": task.id}]
+    assert rec.of("connect.success") == [{"errMsg": "connectSocket:ok", "socketTaskId": task.id}]
     assert rec.names()[:3] == ["connect.success", "connect.complete", "Open"]
-    task.send({"data": "héllo wörld", **rec.callbacks("send")})
+    task.send({"data": "héllo wörld", **rec.callbacks("send.")})
     task.send(data=b"\x00\x01\xff" * 10)
     task.send(data=bytearray(b"ba"))
     task.send(data=memoryview(b"mv"))
     rec.wait_name("Message", 4)
-    assert [r["data"] for r in rec.all("Message")] == [
+    assert [r["data"] for r in rec.of("Message")] == [
         "héllo wörld",
         b"\x00\x01\xff" * 10,
         b"ba",
         b"mv",
     ]
-    assert rec.all("send.success") == [{"errMsg": "sendSocketMessage:ok"}]
-    assert rec.all("send.complete") == [{"errMsg": "sendSocketMessage:ok"}]
+    assert rec.of("send.success") == [{"errMsg": "sendSocketMessage:ok"}]
+    assert rec.of("send.complete") == [{"errMsg": "sendSocketMessage:ok"}]
     handshake = server.handshakes[0]
     assert handshake.path == "/echo?x=1"
     offered = " ".join(handshake.extensions)
     assert ("permessage-deflate" in offered) is deflate
-    task.close(**rec.callbacks("close"))
+    task.close(**rec.callbacks("close."))
     closed = rec.wait_name("Close")
     assert closed == {"code": 1000, "reason": ""}
-    assert rec.all("close.success") == [{"errMsg": "closeSocket:ok"}]
+    assert rec.of("close.success") == [{"errMsg": "closeSocket:ok"}]
     assert server.closes.get(timeout=5).code == 1000
     assert rec.count("Error") == 0
     assert set(rec.threads()) == {LOOP_THREAD}
@@ -97,7 +98,7 @@ def test_three_mib_messages(rt: Any, ws_server: Any, deflate: bool) -> None:
     task.send(data=big_bytes)
     task.send(data=big_text)
     rec.wait_name("Message", 2, timeout=20)
-    received = [r["data"] for r in rec.all("Message")]
+    received = [r["data"] for r in rec.of("Message")]
     assert received[0] == big_bytes
     assert received[1] == big_text
     assert server.messages.get(timeout=5) == big_bytes
@@ -109,7 +110,7 @@ def test_subprotocol_chosen(rt: Any, ws_server: Any) -> None:
     task = open_socket(rt, server.url, rec, protocols=["chat.v1", "chat.v2"])
     task.send(data="sync")  # the echo proves the server's handler (which records) is running
     rec.wait_name("Message")
-    opened = rec.all("Open")[0]
+    opened = rec.of("Open")[0]
     assert opened["protocol"] in ("chat.v1", "chat.v2")
     assert opened["protocol"] == server.handshakes[0].subprotocol
     assert server.handshakes[0].subprotocols == ["chat.v1", "chat.v2"]
@@ -120,7 +121,7 @@ def test_subprotocol_chosen(rt: Any, ws_server: Any) -> None:
 def test_no_subprotocol_is_empty_string(rt: Any, ws_server: Any) -> None:
     rec = Recorder()
     open_socket(rt, ws_server().url, rec)
-    assert rec.all("Open")[0]["protocol"] == ""
+    assert rec.of("Open")[0]["protocol"] == ""
 
 
 def test_custom_headers_reach_the_server(rt: Any, ws_server: Any) -> None:
@@ -144,12 +145,12 @@ def test_messages_sent_on_open_are_not_missed(rt: Any, ws_server: Any) -> None:
     server = ws_server(send_on_open(["first", b"second"]))
     task = rt.connectSocket(url=server.url)
     rec = Recorder()
-    task.onOpen(rec.cb("Open"))
+    task.onOpen(rec.listener("Open"))
     # attached later than the events may have arrived: the backlog replays them in order
     rec.wait_name("Open")
-    task.onMessage(rec.cb("Message"))
+    task.onMessage(rec.listener("Message"))
     rec.wait_name("Message", 2)
-    assert [r["data"] for r in rec.all("Message")] == ["first", b"second"]
+    assert [r["data"] for r in rec.of("Message")] == ["first", b"second"]
 
 
 # -- closing -------------------------------------------------------------------------------------
@@ -170,12 +171,12 @@ def test_client_close_code_and_reason_reach_server(rt: Any, ws_server: Any) -> N
     server = ws_server()
     rec = Recorder()
     task = open_socket(rt, server.url, rec)
-    task.close({"code": 3002, "reason": "done here ✓", **rec.callbacks("close")})
+    task.close({"code": 3002, "reason": "done here ✓", **rec.callbacks("close.")})
     closed = rec.wait_name("Close")
     assert closed["code"] == 3002
     seen = server.closes.get(timeout=5)
     assert (seen.code, seen.reason) == (3002, "done here ✓")
-    assert rec.all("close.success") == [{"errMsg": "closeSocket:ok"}]
+    assert rec.of("close.success") == [{"errMsg": "closeSocket:ok"}]
 
 
 @pytest.mark.parametrize(
@@ -197,9 +198,9 @@ def test_invalid_close_fails(rt: Any, ws_server: Any, options: Dict[str, Any]) -
     server = ws_server()
     rec = Recorder()
     task = open_socket(rt, server.url, rec)
-    task.close({**options, **rec.callbacks("close")})
+    task.close({**options, **rec.callbacks("close.")})
     rec.wait_name("close.complete")
-    failed = rec.all("close.fail")[0]
+    failed = rec.of("close.fail")[0]
     assert failed["errMsg"].startswith("closeSocket:fail ")
     assert failed["errno"] == ftcore.Errno.WS_INVALID_CLOSE
     assert task.readyState == SocketTask.OPEN  # still usable
@@ -232,14 +233,14 @@ def test_close_twice_and_send_after_close_fail(rt: Any, ws_server: Any) -> None:
     task = open_socket(rt, server.url, rec)
     task.close()
     rec.wait_name("Close")
-    task.send({"data": "late", **rec.callbacks("send")})
-    task.close(rec.callbacks("close"))
+    task.send({"data": "late", **rec.callbacks("send.")})
+    task.close(rec.callbacks("close."))
     rec.wait_name("close.complete")
     rec.wait_name("send.complete")
-    assert rec.all("send.fail") == [
+    assert rec.of("send.fail") == [
         {"errMsg": "sendSocketMessage:fail WebSocket is not connected", "errno": 605104}
     ]
-    assert rec.all("close.fail") == [
+    assert rec.of("close.fail") == [
         {"errMsg": "closeSocket:fail WebSocket is not connected", "errno": 605104}
     ]
     assert rec.count("Close") == 1
@@ -249,8 +250,9 @@ def test_ready_state_transitions(rt: Any, ws_server: Any) -> None:
     server = ws_server()
     rec = Recorder()
     states = []
-    task = rt.connectSocket(url=server.url)
-    states.append(("created", task.readyState))
+    with paused_loop(rt):  # the loop cannot open it before the first read
+        task = rt.connectSocket(url=server.url)
+        states.append(("created", task.readyState))
 
     def on_open(res: Dict[str, Any]) -> None:
         states.append(("open", task.readyState))
@@ -258,7 +260,7 @@ def test_ready_state_transitions(rt: Any, ws_server: Any) -> None:
         states.append(("after close()", task.readyState))
 
     task.onOpen(on_open)
-    task.onClose(rec.cb("Close", lambda res: states.append(("close", task.readyState))))
+    task.onClose(rec.listener("Close", lambda res: states.append(("close", task.readyState))))
     rec.wait_name("Close")
     assert states == [("created", 0), ("open", 1), ("after close()", 2), ("close", 3)]
     assert (task.CONNECTING, task.OPEN, task.CLOSING, task.CLOSED) == (0, 1, 2, 3)
@@ -268,11 +270,11 @@ def test_close_while_connecting_abandons_the_attempt(rt: Any, hostile_server: An
     url = hostile_server(hostile.never_answer).replace("http://", "ws://")
     rec = Recorder()
     task = rt.connectSocket(url=url)
-    rec.attach(task)
-    task.close(rec.callbacks("close"))
+    rec.attach(task, SOCKET_EVENTS)
+    task.close(rec.callbacks("close."))
     assert rec.wait_name("Close") == {"code": 1006, "reason": ""}
     rec.wait_name("close.complete")
-    assert rec.all("close.success") == [{"errMsg": "closeSocket:ok"}]
+    assert rec.of("close.success") == [{"errMsg": "closeSocket:ok"}]
     assert rec.count("Open") == 0 and rec.count("Error") == 0
 
 
@@ -283,9 +285,9 @@ def test_send_before_open_fails(rt: Any, hostile_server: Any) -> None:
     url = hostile_server(hostile.never_answer).replace("http://", "ws://")
     rec = Recorder()
     task = rt.connectSocket(url=url)
-    task.send({"data": "too early", **rec.callbacks("send")})
+    task.send({"data": "too early", **rec.callbacks("send.")})
     rec.wait_name("send.complete")
-    assert rec.all("send.fail") == [
+    assert rec.of("send.fail") == [
         {"errMsg": "sendSocketMessage:fail WebSocket is not connected", "errno": 605104}
     ]
 
@@ -293,20 +295,20 @@ def test_send_before_open_fails(rt: Any, hostile_server: Any) -> None:
 def test_send_bad_data_fails(rt: Any, ws_server: Any) -> None:
     rec = Recorder()
     task = open_socket(rt, ws_server().url, rec)
-    task.send({"data": 12, **rec.callbacks("send")})
+    task.send({"data": 12, **rec.callbacks("send.")})
     rec.wait_name("send.complete")
-    assert rec.all("send.fail")[0]["errMsg"].startswith("sendSocketMessage:fail ")
+    assert rec.of("send.fail")[0]["errMsg"].startswith("sendSocketMessage:fail ")
 
 
 def test_handshake_timeout(rt: Any, hostile_server: Any) -> None:
     url = hostile_server(hostile.never_answer).replace("http://", "ws://")
     rec = Recorder()
-    task = rt.connectSocket(url=url, timeout=200, **rec.callbacks("connect"))
-    rec.attach(task)
+    task = rt.connectSocket(url=url, timeout=200, **rec.callbacks("connect."))
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Close")
     assert rec.names() == ["connect.success", "connect.complete", "Error", "Close"]
-    assert rec.all("Error")[0]["errMsg"] == "connectSocket:fail timeout"
-    assert rec.all("Close")[0] == {"code": 1006, "reason": ""}
+    assert rec.of("Error")[0]["errMsg"] == "connectSocket:fail timeout"
+    assert rec.of("Close")[0] == {"code": 1006, "reason": ""}
     assert task.state is ftcore.State.FAILED
 
 
@@ -314,21 +316,21 @@ def test_tls_handshake_timeout(rt: Any, hostile_server: Any) -> None:
     url = hostile_server(hostile.hold_open).replace("http://", "wss://")
     rec = Recorder()
     task = rt.connectSocket(url=url, timeout=200)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Close")
-    assert rec.all("Error")[0]["errMsg"] == "connectSocket:fail timeout"
+    assert rec.of("Error")[0]["errMsg"] == "connectSocket:fail timeout"
 
 
 def test_connection_refused(rt: Any) -> None:
     rec = Recorder()
-    task = rt.connectSocket(url=refused_url(), **rec.callbacks("connect"))
-    rec.attach(task)
+    task = rt.connectSocket(url=refused_url(), **rec.callbacks("connect."))
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Close")
     assert rec.names() == ["connect.success", "connect.complete", "Error", "Close"]
-    error = rec.all("Error")[0]
+    error = rec.of("Error")[0]
     assert error["errMsg"] == "connectSocket:fail connection refused"
     assert error["errno"] == ftcore.Errno.CONNECTION_REFUSED
-    assert rec.all("Close")[0] == {"code": 1006, "reason": ""}
+    assert rec.of("Close")[0] == {"code": 1006, "reason": ""}
 
 
 def test_handshake_rejected(rt: Any, hostile_server: Any) -> None:
@@ -336,20 +338,20 @@ def test_handshake_rejected(rt: Any, hostile_server: Any) -> None:
     url = hostile_server(hostile.respond(raw)).replace("http://", "ws://")
     rec = Recorder()
     task = rt.connectSocket(url=url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Close")
-    error = rec.all("Error")[0]
+    error = rec.of("Error")[0]
     assert error["errno"] == ftcore.Errno.WS_CONNECT_FAILED
     assert error["errMsg"].startswith("connectSocket:fail ")
     assert "404" in error["errMsg"]
-    assert rec.all("Close")[0]["code"] == 1006
+    assert rec.of("Close")[0]["code"] == 1006
 
 
 def test_bad_accept_key(rt: Any, hostile_server: Any) -> None:
     url = hostile_server(hostile.ws_bad_accept).replace("http://", "ws://")
     rec = Recorder()
     task = rt.connectSocket(url=url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Close")
     assert rec.names() == ["Error", "Close"]
 
@@ -359,11 +361,11 @@ def test_protocol_error_closes_with_1002(rt: Any, hostile_server: Any) -> None:
     url = hostile_server(hostile.ws_handshake_then(frames)).replace("http://", "ws://")
     rec = Recorder()
     task = rt.connectSocket(url=url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Close")
     assert rec.names() == ["Open", "Message", "Error", "Close"]
-    assert rec.all("Close")[0]["code"] == 1002
-    assert rec.all("Error")[0]["errMsg"].startswith("connectSocket:fail ")
+    assert rec.of("Close")[0]["code"] == 1002
+    assert rec.of("Error")[0]["errMsg"].startswith("connectSocket:fail ")
 
 
 def test_invalid_utf8_closes_with_1007(rt: Any, hostile_server: Any) -> None:
@@ -371,7 +373,7 @@ def test_invalid_utf8_closes_with_1007(rt: Any, hostile_server: Any) -> None:
     url = hostile_server(hostile.ws_handshake_then(frames)).replace("http://", "ws://")
     rec = Recorder()
     task = rt.connectSocket(url=url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     assert rec.wait_name("Close")["code"] == 1007
 
 
@@ -380,10 +382,10 @@ def test_message_over_limit_closes_with_1009(make_rt: Any, ws_server: Any) -> No
     server = ws_server(send_on_open(["x" * 1001]))
     rec = Recorder()
     task = rt.connectSocket(url=server.url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     assert rec.wait_name("Close")["code"] == 1009
     assert rec.names() == ["Open", "Error", "Close"]
-    assert rec.all("Error")[0]["errno"] == ftcore.Errno.RESPONSE_TOO_LARGE
+    assert rec.of("Error")[0]["errno"] == ftcore.Errno.RESPONSE_TOO_LARGE
     assert server.closes.get(timeout=5).code == 1009
 
 
@@ -401,10 +403,10 @@ def test_message_over_limit_closes_with_1009(make_rt: Any, ws_server: Any) -> No
 )
 def test_bad_url_fails_without_connecting(rt: Any, url: Any) -> None:
     rec = Recorder()
-    task = rt.connectSocket(url=url, **rec.callbacks("connect"))
-    rec.attach(task)
+    task = rt.connectSocket(url=url, **rec.callbacks("connect."))
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("connect.complete")
-    assert rec.all("connect.fail") == [
+    assert rec.of("connect.fail") == [
         {"errMsg": "connectSocket:fail invalid url", "errno": 600009}
     ]
     assert task.readyState == SocketTask.CLOSED
@@ -421,9 +423,9 @@ def test_header_injection_fails_without_connecting(
 ) -> None:
     server = ws_server()
     rec = Recorder()
-    rt.connectSocket(url=server.url, header=header, **rec.callbacks("connect"))
+    rt.connectSocket(url=server.url, header=header, **rec.callbacks("connect."))
     rec.wait_name("connect.complete")
-    failed = rec.all("connect.fail")[0]
+    failed = rec.of("connect.fail")[0]
     assert failed["errMsg"].startswith("connectSocket:fail ")
     assert failed["errno"] == ftcore.Errno.INVALID_HEADER
     _assert_no_connection_was_made(rt, server)
@@ -432,9 +434,9 @@ def test_header_injection_fails_without_connecting(
 def test_handshake_owned_header_fails(rt: Any, ws_server: Any) -> None:
     server = ws_server()
     rec = Recorder()
-    rt.connectSocket(url=server.url, header={"Sec-WebSocket-Key": "x"}, **rec.callbacks("connect"))
+    rt.connectSocket(url=server.url, header={"Sec-WebSocket-Key": "x"}, **rec.callbacks("connect."))
     rec.wait_name("connect.complete")
-    assert rec.all("connect.fail")[0]["errno"] == ftcore.Errno.INVALID_HEADER
+    assert rec.of("connect.fail")[0]["errno"] == ftcore.Errno.INVALID_HEADER
     _assert_no_connection_was_made(rt, server)
 
 
@@ -442,9 +444,9 @@ def test_domain_list_refuses(make_rt: Any, ws_server: Any) -> None:
     server = ws_server()
     rt = make_rt(domains={"socket": ["example.com"]})
     rec = Recorder()
-    rt.connectSocket(url=server.url, **rec.callbacks("connect"))
+    rt.connectSocket(url=server.url, **rec.callbacks("connect."))
     rec.wait_name("connect.complete")
-    assert rec.all("connect.fail") == [
+    assert rec.of("connect.fail") == [
         {"errMsg": "connectSocket:fail url not in domain list", "errno": 600002}
     ]
     assert server.connections == 0
@@ -466,9 +468,9 @@ def test_max_concurrent_sockets(make_rt: Any, ws_server: Any) -> None:
     recs = [Recorder() for _ in range(3)]
     first = open_socket(rt, server.url, recs[0])
     open_socket(rt, server.url, recs[1])
-    third = rt.connectSocket(url=server.url, **recs[2].callbacks("connect"))
+    third = rt.connectSocket(url=server.url, **recs[2].callbacks("connect."))
     recs[2].wait_name("connect.complete")
-    assert recs[2].all("connect.fail") == [
+    assert recs[2].of("connect.fail") == [
         {"errMsg": "connectSocket:fail exceed max task count", "errno": 600007}
     ]
     assert third.readyState == SocketTask.CLOSED
@@ -484,9 +486,9 @@ def test_default_limit_is_five(rt: Any, ws_server: Any) -> None:
     for _ in range(5):
         open_socket(rt, server.url, Recorder())
     rec = Recorder()
-    rt.connectSocket(url=server.url, **rec.callbacks("connect"))
+    rt.connectSocket(url=server.url, **rec.callbacks("connect."))
     rec.wait_name("connect.complete")
-    assert rec.all("connect.fail")[0]["errno"] == 600007
+    assert rec.of("connect.fail")[0]["errno"] == 600007
 
 
 # -- TLS -----------------------------------------------------------------------------------------
@@ -501,8 +503,8 @@ def test_wss_with_trusted_ca(make_rt: Any, ws_server: Any) -> None:
     task.send(data="secure")
     task.send(data=b"s" * (2**20 + 5))
     rec.wait_name("Message", 2)
-    assert rec.all("Message")[0] == {"data": "secure"}
-    assert rec.all("Message")[1]["data"] == b"s" * (2**20 + 5)
+    assert rec.of("Message")[0] == {"data": "secure"}
+    assert rec.of("Message")[1]["data"] == b"s" * (2**20 + 5)
     task.close(code=3003)
     assert rec.wait_name("Close")["code"] == 3003
 
@@ -519,13 +521,13 @@ def test_wss_untrusted_fails(rt: Any, ws_server: Any) -> None:
     server = ws_server(tls=True)
     rec = Recorder()
     task = rt.connectSocket(url=server.url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Close")
     assert rec.names() == ["Error", "Close"]
-    error = rec.all("Error")[0]
+    error = rec.of("Error")[0]
     assert error["errno"] == ftcore.Errno.TLS
     assert error["errMsg"].startswith("connectSocket:fail ssl error")
-    assert rec.all("Close")[0]["code"] == 1006
+    assert rec.of("Close")[0]["code"] == 1006
 
 
 def test_wss_without_verification(make_rt: Any, ws_server: Any) -> None:
@@ -542,17 +544,17 @@ def test_wss_without_verification(make_rt: Any, ws_server: Any) -> None:
 def test_global_api(rt: Any, ws_server: Any) -> None:
     server = ws_server()
     rec = Recorder()
-    rt.onSocketOpen(rec.cb("gOpen", lambda res: rt.sendSocketMessage(data="global hi")))
+    rt.onSocketOpen(rec.listener("gOpen", lambda res: rt.sendSocketMessage(data="global hi")))
     rt.onSocketMessage(
-        rec.cb("gMessage", lambda res: rt.closeSocket({"code": 3100, "reason": "g"}))
+        rec.listener("gMessage", lambda res: rt.closeSocket({"code": 3100, "reason": "g"}))
     )
-    rt.onSocketError(rec.cb("gError"))
-    rt.onSocketClose(rec.cb("gClose"))
+    rt.onSocketError(rec.listener("gError"))
+    rt.onSocketClose(rec.listener("gClose"))
     task = rt.connectSocket(url=server.url)
     rec.wait_name("gClose")
     assert rec.names() == ["gOpen", "gMessage", "gClose"]
-    assert rec.all("gMessage") == [{"data": "global hi"}]
-    assert rec.all("gClose") == [{"code": 3100, "reason": "g"}]
+    assert rec.of("gMessage") == [{"data": "global hi"}]
+    assert rec.of("gClose") == [{"code": 3100, "reason": "g"}]
     assert task.readyState == 3
     assert set(rec.threads()) == {LOOP_THREAD}
 
@@ -561,8 +563,8 @@ def test_global_listeners_attached_after_connect(rt: Any, ws_server: Any) -> Non
     server = ws_server(send_on_open(["pushed"]))
     rt.connectSocket(url=server.url)
     rec = Recorder()
-    rt.onSocketOpen(rec.cb("gOpen"))
-    rt.onSocketMessage(rec.cb("gMessage"))
+    rt.onSocketOpen(rec.listener("gOpen"))
+    rt.onSocketMessage(rec.listener("gMessage"))
     rec.wait_name("gMessage")
     assert rec.names() == ["gOpen", "gMessage"]
 
@@ -572,13 +574,13 @@ def test_task_listener_added_after_a_global_one_heard_open(rt: Any, ws_server: A
     task still hears it (the demo's SocketTask step, after its global step, depends on it)."""
     server = ws_server()
     glob, own = Recorder(), Recorder()
-    rt.onSocketOpen(glob.cb("gOpen"))
+    rt.onSocketOpen(glob.listener("gOpen"))
     task = rt.connectSocket(url=server.url)
     glob.wait_name("gOpen")
-    task.onOpen(own.cb("Open"))
+    task.onOpen(own.listener("Open"))
     own.wait_name("Open")
     task.close({"code": 1000})
-    task.onClose(own.cb("Close"))
+    task.onClose(own.listener("Close"))
     own.wait_name("Close")
     assert own.names() == ["Open", "Close"]
 
@@ -589,14 +591,14 @@ def test_global_api_acts_on_oldest_socket(rt: Any, ws_server: Any) -> None:
     first = open_socket(rt, server.url, older)
     second = open_socket(rt, server.url, newer)
     glob = Recorder()
-    rt.onSocketMessage(glob.cb("gMessage"))
-    rt.sendSocketMessage({"data": "to the oldest", **glob.callbacks("send")})
+    rt.onSocketMessage(glob.listener("gMessage"))
+    rt.sendSocketMessage({"data": "to the oldest", **glob.callbacks("send.")})
     older.wait_name("Message")
     glob.wait_name("gMessage")
-    assert glob.all("send.success") == [{"errMsg": "sendSocketMessage:ok"}]
+    assert glob.of("send.success") == [{"errMsg": "sendSocketMessage:ok"}]
     second.send(data="direct")
     newer.wait_name("Message")
-    assert glob.all("gMessage") == [{"data": "to the oldest"}]  # the newer socket is not global
+    assert glob.of("gMessage") == [{"data": "to the oldest"}]  # the newer socket is not global
     rt.closeSocket()
     older.wait_name("Close")
     assert first.readyState == 3 and second.readyState == 1
@@ -607,14 +609,14 @@ def test_global_api_acts_on_oldest_socket(rt: Any, ws_server: Any) -> None:
 
 def test_global_api_without_socket_fails(rt: Any) -> None:
     rec = Recorder()
-    rt.sendSocketMessage({"data": "x", **rec.callbacks("send")})
-    rt.closeSocket(rec.callbacks("close"))
+    rt.sendSocketMessage({"data": "x", **rec.callbacks("send.")})
+    rt.closeSocket(rec.callbacks("close."))
     rec.wait_name("close.complete")
     rec.wait_name("send.complete")
-    assert rec.all("send.fail") == [
+    assert rec.of("send.fail") == [
         {"errMsg": "sendSocketMessage:fail WebSocket is not connected", "errno": 605104}
     ]
-    assert rec.all("close.fail") == [
+    assert rec.of("close.fail") == [
         {"errMsg": "closeSocket:fail WebSocket is not connected", "errno": 605104}
     ]
     assert set(rec.threads()) == {LOOP_THREAD}
@@ -622,8 +624,8 @@ def test_global_api_without_socket_fails(rt: Any) -> None:
 
 def test_global_error_and_close_on_failed_connect(rt: Any) -> None:
     rec = Recorder()
-    rt.onSocketError(rec.cb("gError"))
-    rt.onSocketClose(rec.cb("gClose"))
+    rt.onSocketError(rec.listener("gError"))
+    rt.onSocketClose(rec.listener("gClose"))
     rt.connectSocket(url=refused_url())
     rec.wait_name("gClose")
     assert rec.names() == ["gError", "gClose"]
@@ -638,8 +640,8 @@ def test_callbacks_run_on_the_loop_thread(rt: Any, ws_server: Any) -> None:
     task = open_socket(rt, server.url, rec)
 
     def from_other_thread() -> None:
-        task.send({"data": "x", **rec.callbacks("send")})
-        task.close(rec.callbacks("close"))
+        task.send({"data": "x", **rec.callbacks("send.")})
+        task.close(rec.callbacks("close."))
 
     worker = threading.Thread(target=from_other_thread)
     worker.start()
@@ -660,7 +662,7 @@ def test_send_from_listener_callbacks_are_deferred(rt: Any, ws_server: Any) -> N
         order.append("after send")
 
     task.onOpen(on_open)
-    task.onMessage(rec.cb("Message"))
+    task.onMessage(rec.listener("Message"))
     rec.wait_name("Message")
     assert order == ["after send", "complete"]
 
@@ -675,7 +677,7 @@ def test_runtime_close_fires_on_close_and_leaks_nothing(ws_server: Any) -> None:
     task.send(data="x")
     rec.wait_name("Message")
     rt.close()
-    assert rec.all("Close") == [{"code": 1001, "reason": ""}]  # fired before close() returned
+    assert rec.of("Close") == [{"code": 1001, "reason": ""}]  # fired before close() returned
     assert rec.threads()[-1] == LOOP_THREAD
     assert task.state is ftcore.State.ABORTED
     assert server.closes.get(timeout=5).code == 1001
@@ -689,12 +691,12 @@ def test_runtime_close_while_connecting(hostile_server: Any) -> None:
     fds_before = open_fd_count()
     rt = ftcore.Runtime()
     rec = Recorder()
-    task = rt.connectSocket(url=url, **rec.callbacks("connect"))
-    rec.attach(task)
+    task = rt.connectSocket(url=url, **rec.callbacks("connect."))
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("connect.complete")
     assert hostile_url.server.wait_accepted(1)
     rt.close()
-    assert rec.all("Close") == [{"code": 1006, "reason": ""}]
+    assert rec.of("Close") == [{"code": 1006, "reason": ""}]
     assert open_fd_count() == fds_before + 1  # the hostile peer still holds its end
 
 
@@ -744,21 +746,21 @@ def test_send_from_another_thread_copies_the_callers_dict_and_buffer(
     task.send({"data": buffer})
     buffer[:] = b"BBBB"
     rec.wait_name("Message", 6)
-    assert [r["data"] for r in rec.all("Message")] == ["m0", "m1", "m2", "m3", "m4", b"AAAA"]
+    assert [r["data"] for r in rec.of("Message")] == ["m0", "m1", "m2", "m3", "m4", b"AAAA"]
 
 
 def test_events_nobody_heard_do_not_reach_the_next_socket(rt: Any, ws_server: Any) -> None:
     server = ws_server()
     first = Recorder()
     task = rt.connectSocket(url=server.url)
-    task.onOpen(first.cb("Open"))
+    task.onOpen(first.listener("Open"))
     first.wait_name("Open")
     task.close({"code": 1000})  # its onClose has no listener anywhere: kept, then dropped
     assert _wait_until(lambda: task.readyState == SocketTask.CLOSED)
     second = Recorder()
     rt.onSocketOpen(lambda res: rt.sendSocketMessage(data="ping"))
-    rt.onSocketClose(second.cb("gClose"))
-    rt.onSocketMessage(second.cb("gMessage"))
+    rt.onSocketClose(second.listener("gClose"))
+    rt.onSocketMessage(second.listener("gMessage"))
     rt.connectSocket(url=server.url)
     second.wait_name("gMessage")
     assert second.count("gClose") == 0  # the first socket's close was not replayed
@@ -773,7 +775,7 @@ def test_server_restart_codes_are_reported_not_treated_as_errors(
     task = open_socket(rt, server.url, rec)
     task.send({"data": "bye"})
     rec.wait_name("Close")
-    assert rec.all("Close") == [{"code": code, "reason": "restart"}]
+    assert rec.of("Close") == [{"code": code, "reason": "restart"}]
     assert rec.count("Error") == 0
 
 
@@ -795,8 +797,6 @@ def test_an_address_that_never_answers_does_not_take_the_whole_timeout(
 ) -> None:
     import socket
 
-    import ftcore_websocket.transport as transport
-
     server = ws_server()
     port = int(server.url.rsplit(":", 1)[1])
     # A listener whose accept queue is full drops new SYNs: a connect to it never completes.
@@ -815,7 +815,7 @@ def test_an_address_that_never_answers_does_not_take_the_whole_timeout(
             (socket.AF_INET, stream, 6, "", ("127.0.0.1", port)),
         ]
 
-    monkeypatch.setattr(transport.socket, "getaddrinfo", dual_stack)
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack)  # the stream layer resolves with it
     try:
         rec = Recorder()
         open_socket(rt, "ws://dual.test:%d/" % port, rec, timeout=20000)
@@ -836,5 +836,5 @@ def test_a_peer_that_pings_without_reading_is_dropped_not_buffered_forever(
     rec = Recorder()
     open_socket(rt, url, rec)
     rec.wait_name("Close")
-    assert rec.all("Close") == [{"code": 1006, "reason": ""}]
+    assert rec.of("Close") == [{"code": 1006, "reason": ""}]
     assert rec.count("Error") == 0

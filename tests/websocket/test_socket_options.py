@@ -15,7 +15,7 @@ import pytest
 
 import ftcore
 from ftcore._api.socket import SocketTask
-from tests.websocket.support import Recorder
+from tests.websocket.support import SOCKET_EVENTS, Recorder
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -32,7 +32,7 @@ def rt() -> Iterator[ftcore.Runtime]:
 
 def open_socket(rt: ftcore.Runtime, url: str, rec: Recorder) -> SocketTask:
     task = rt.connectSocket(url=url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Open")
     return task
 
@@ -54,10 +54,10 @@ def assert_still_open(task: SocketTask, rec: Recorder) -> None:
 def test_send_with_options_not_a_dict_fails(rt: Any, ws_server: Any, value: Any) -> None:
     rec = Recorder()
     task = open_socket(rt, ws_server().url, rec)
-    task.send(value, **rec.callbacks("send"))
+    task.send(value, **rec.callbacks("send."))
     rec.wait_name("send.complete")
-    assert rec.all("send.fail") == [invalid_option("sendSocketMessage", value)]
-    assert rec.all("send.complete") == rec.all("send.fail")
+    assert rec.of("send.fail") == [invalid_option("sendSocketMessage", value)]
+    assert rec.of("send.complete") == rec.of("send.fail")
     assert rec.count("send.success") == 0
     assert_still_open(task, rec)
 
@@ -66,9 +66,9 @@ def test_send_with_options_not_a_dict_fails(rt: Any, ws_server: Any, value: Any)
 def test_close_with_options_not_a_dict_fails(rt: Any, ws_server: Any, value: Any) -> None:
     rec = Recorder()
     task = open_socket(rt, ws_server().url, rec)
-    task.close(value, **rec.callbacks("close"))
+    task.close(value, **rec.callbacks("close."))
     rec.wait_name("close.complete")
-    assert rec.all("close.fail") == [invalid_option("closeSocket", value)]
+    assert rec.of("close.fail") == [invalid_option("closeSocket", value)]
     assert rec.count("close.success") == 0
     assert_still_open(task, rec)
 
@@ -96,12 +96,12 @@ def test_options_not_a_dict_from_a_listener_fail_on_a_later_pass(rt: Any, ws_ser
 
     def on_open(res: Dict[str, Any]) -> None:  # on the loop thread: the calls act at once
         task.send("hello", fail=lambda res: order.append("send.fail"))
-        task.close("bye", fail=rec.cb("close.fail", lambda res: order.append("close.fail")))
+        task.close("bye", fail=rec.listener("close.fail", lambda res: order.append("close.fail")))
         order.append("after the calls")
 
     task.onOpen(on_open)
-    task.onMessage(rec.cb("Message"))
-    task.onClose(rec.cb("Close"))
+    task.onMessage(rec.listener("Message"))
+    task.onClose(rec.listener("Close"))
     rec.wait_name("close.fail")
     assert order == ["after the calls", "send.fail", "close.fail"]
     assert rec.threads() == ["ftcore-loop"]
@@ -115,8 +115,8 @@ def test_options_not_a_dict_from_another_thread(rt: Any, ws_server: Any) -> None
 
     def call() -> None:
         try:
-            task.send("hello", fail=rec.cb("send.fail"))
-            task.close(["bye"], fail=rec.cb("close.fail"))
+            task.send("hello", fail=rec.listener("send.fail"))
+            task.close(["bye"], fail=rec.listener("close.fail"))
         except BaseException as error:  # noqa: BLE001 - the assertion below reports it
             raised.append(error)
 
@@ -125,17 +125,17 @@ def test_options_not_a_dict_from_another_thread(rt: Any, ws_server: Any) -> None
     worker.join()
     assert raised == []
     rec.wait_name("close.fail")
-    assert rec.all("send.fail") == [invalid_option("sendSocketMessage", "hello")]
-    assert rec.all("close.fail") == [invalid_option("closeSocket", ["bye"])]
+    assert rec.of("send.fail") == [invalid_option("sendSocketMessage", "hello")]
+    assert rec.of("close.fail") == [invalid_option("closeSocket", ["bye"])]
     assert_still_open(task, rec)
 
 
 def test_none_still_means_no_options(rt: Any, ws_server: Any) -> None:
     rec = Recorder()
     task = open_socket(rt, ws_server().url, rec)
-    task.send(None, data="via keywords", **rec.callbacks("send"))
+    task.send(None, data="via keywords", **rec.callbacks("send."))
     assert rec.wait_name("Message") == {"data": "via keywords"}
     rec.wait_name("send.complete")
-    assert rec.all("send.success") == [{"errMsg": "sendSocketMessage:ok"}]
+    assert rec.of("send.success") == [{"errMsg": "sendSocketMessage:ok"}]
     task.close(None)
     assert rec.wait_name("Close") == {"code": 1000, "reason": ""}

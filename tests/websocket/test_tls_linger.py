@@ -23,7 +23,7 @@ import pytest
 import ftcore
 from tests.peers import hostile
 from tests.peers.tls import TLSMaterial
-from tests.websocket.support import Recorder
+from tests.websocket.support import SOCKET_EVENTS, Recorder
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -173,7 +173,7 @@ def test_split_records_at_close_neither_fail_the_close_nor_cut_the_linger(
     url = hostile_server(split_close_server(context, seen)).replace("http://", "wss://")
     rec = Recorder()
     task = rt.connectSocket(url=url)
-    rec.attach(task)
+    rec.attach(task, SOCKET_EVENTS)
     rec.wait_name("Open")
     task.close({"code": 4000, "reason": "bye"})
     assert rec.wait_name("Close") == {"code": 1000, "reason": "done"}  # the server's, not 1006

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from ftcore_websocket.codes import CloseCode
 from ftcore_websocket.deflate import (
     CLIENT_OFFER,
     DeflateParams,
@@ -76,7 +77,7 @@ def test_close_payloads() -> None:
         build_close_payload(1000, "x" * 124)
     with pytest.raises(RemoteProtocolError) as info:
         parse_close_payload(b"\x03\xe8\xc3")
-    assert info.value.close_code == 1007
+    assert info.value.close_code is CloseCode.INVALID_FRAME_PAYLOAD_DATA
 
 
 def test_parse_extensions() -> None:
@@ -129,5 +130,5 @@ def test_inflater_bound() -> None:
     compressed = Deflater(DeflateParams()).compress(bytes(10000))
     with pytest.raises(RemoteProtocolError) as info:
         Inflater(DeflateParams()).inflate(compressed, 9999)
-    assert info.value.close_code == 1009
+    assert info.value.close_code is CloseCode.MESSAGE_TOO_BIG
     assert len(Inflater(DeflateParams()).inflate(compressed, 10000)) <= 10000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ftcore_websocket.connection import State
-from ftcore_websocket.errors import LocalProtocolError
+from ftcore_websocket.errors import LocalProtocolError, Misuse
 from ftcore_websocket.events import BinaryMessage, CloseReceived, ConnectionFailed, TextMessage
 from ftcore_websocket.frames import CLOSE, FIN, PING, TEXT
 
@@ -85,8 +85,9 @@ def test_eof_without_close_frame_is_abnormal(state: str) -> None:
 )
 def test_bad_local_close_is_refused(code, reason) -> None:
     client, server = open_pair()
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError) as info:
         client.close(code, reason)
+    assert info.value.misuse is Misuse.CLOSE
     assert client.state is State.OPEN
 
 
@@ -101,5 +102,6 @@ def test_nothing_goes_out_once_closed_or_before_open(action: str) -> None:
     feed(server, client.close())
     arg = {"send_text": ("x",), "send_binary": (b"x",), "send_ping": (), "close": ()}[action]
     for conn in (client, server):
-        with pytest.raises(LocalProtocolError):
+        with pytest.raises(LocalProtocolError) as info:
             getattr(conn, action)(*arg)
+        assert info.value.misuse is Misuse.STATE

@@ -7,8 +7,10 @@ import hashlib
 
 import pytest
 
+from ftcore.errors import Errno, FtError
+from ftcore.transports import WsConnectRequest
 from ftcore_websocket.connection import Connection, State
-from ftcore_websocket.errors import LocalProtocolError
+from ftcore_websocket.errors import LocalProtocolError, Misuse
 from ftcore_websocket.events import (
     BinaryMessage,
     HandshakeAccepted,
@@ -19,6 +21,7 @@ from ftcore_websocket.events import (
 from ftcore_websocket.frames import BINARY, FIN
 from ftcore_websocket.handshake import accept_value
 from ftcore_websocket.http_head import MAX_HEAD_BYTES
+from ftcore_websocket.transport import LoopWsTransport
 
 from .helpers import FEED_MODES, feed, open_pair, raw_frame
 
@@ -69,23 +72,33 @@ def test_plain_request_has_no_extensions_or_subprotocols() -> None:
     ],
 )
 def test_bad_user_headers_are_refused(headers) -> None:
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError) as info:
         Connection("client").initiate("h", "/", headers=headers)
+    assert info.value.misuse is Misuse.HEADER
 
 
 @pytest.mark.parametrize("subprotocols", [["a b"], ["a,b"], [""], ["ok\n"]])
 def test_subprotocols_must_be_tokens(subprotocols) -> None:
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError) as info:
         Connection("client").initiate("h", "/", subprotocols=subprotocols)
+    assert info.value.misuse is Misuse.SUBPROTOCOL
+
+
+@pytest.mark.parametrize("target", ["", "chat", "/a b", "/a\r\nX: 1", "/\0"])
+def test_bad_targets_are_refused(target: str) -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        Connection("client").initiate("h", target)
+    assert info.value.misuse is Misuse.TARGET
 
 
 def test_initiate_only_once_and_only_by_clients() -> None:
     client = Connection("client")
     client.initiate("h", "/")
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError) as again:
         client.initiate("h", "/")
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError) as by_server:
         Connection("server").initiate("h", "/")
+    assert again.value.misuse is by_server.value.misuse is Misuse.STATE
 
 
 @pytest.mark.parametrize("mode", FEED_MODES)
@@ -129,13 +142,16 @@ def test_server_reject() -> None:
 
 def test_accept_checks_its_arguments() -> None:
     server = Connection("server")
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError) as early:
         server.accept()  # no request yet
+    assert early.value.misuse is Misuse.STATE
     feed(server, Connection("client").initiate("h", "/", subprotocols=["a"]))
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(LocalProtocolError) as unoffered:
         server.accept(subprotocol="b")
-    with pytest.raises(LocalProtocolError):
+    assert unoffered.value.misuse is Misuse.SUBPROTOCOL
+    with pytest.raises(LocalProtocolError) as status:
         server.reject(101)
+    assert status.value.misuse is Misuse.STATUS
 
 
 # -- bad responses, seen by the client ------------------------------------------------------
@@ -243,6 +259,13 @@ def test_bad_responses_are_rejected(changes, kwargs, status) -> None:
         b"SIP/2.0 101 x\r\n\r\n",
         b"HTTP/1.1 101 OK\r\nbad header line\r\n\r\n",
         b"HTTP/1.1 101 OK\r\n folded: x\r\n\r\n",
+        # Found by tests/fuzz: "²" passed str.isdigit() and int() raised ValueError.
+        b"HTTP/1.1 10\xb2 OK\r\n\r\n",
+        b"HTTP/1.1 10\r\n\r\n",
+        # A bare CR or LF, or a NUL, as h1 refuses them (RFC 9110 §5.5).
+        b"HTTP/1.1 101 OK\r\nUpgrade: websocket\nX: 1\r\n\r\n",
+        b"HTTP/1.1 101 OK\r\nUpgrade: websocket\rX: 1\r\n\r\n",
+        b"HTTP/1.1 101 OK\r\nUpgrade: web\x00socket\r\n\r\n",
     ],
 )
 def test_malformed_heads(head: bytes) -> None:
@@ -328,3 +351,20 @@ def test_eof_while_the_request_waits_for_an_answer() -> None:
     assert server.state is State.CLOSED
     with pytest.raises(LocalProtocolError):
         server.accept()
+
+
+@pytest.mark.parametrize(
+    "url, headers, protocols, errno",
+    [
+        ("ws://h/a b", [], [], Errno.INVALID_URL),
+        ("ws://h/", [], ["a b"], Errno.INVALID_OPTION),
+        ("ws://h/", [("Sec-WebSocket-Key", "x")], [], Errno.INVALID_HEADER),
+        # The owned header's name says "protocol": the message once decided, now the type does.
+        ("ws://h/", [("Sec-WebSocket-Protocol", "x")], [], Errno.INVALID_HEADER),
+    ],
+)
+def test_the_transport_translates_refusals_by_their_misuse(url, headers, protocols, errno) -> None:
+    request = WsConnectRequest(url=url, headers=headers, protocols=protocols)
+    with pytest.raises(FtError) as info:
+        LoopWsTransport(net=None).connect(request, events=None)  # refused before any I/O
+    assert info.value.errno == errno

@@ -12,7 +12,9 @@ from typing import Any, List
 import pytest
 
 from ftcore_udp.endpoint import QUEUE_MAX_DATAGRAMS
-from tests.udp.support import WAIT, Recorder, barrier
+from tests.support.waits import WAIT
+from tests.udp.support import listen
+from tests.support.waits import barrier
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -45,7 +47,7 @@ def test_eagain_queues_datagrams_and_sends_them_in_order_when_writable(
 ) -> None:
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.bind()
     events.expect("Listening")
     kernel = FlakyKernel(sock._endpoint)
@@ -68,7 +70,7 @@ def test_eagain_queues_datagrams_and_sends_them_in_order_when_writable(
 def test_a_full_queue_is_errcode_minus_2_and_the_rest_still_go(rt: Any, udp_sink: Any) -> None:
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     sock.bind()
     events.expect("Listening")
     kernel = FlakyKernel(sock._endpoint)
@@ -94,7 +96,7 @@ def test_close_with_queued_datagrams_drops_them_and_the_writer(
 ) -> None:
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
-    events = Recorder(sock)
+    events = listen(sock)
     kernel = FlakyKernel(sock._endpoint)
     kernel.full.set()
     sock.send(address=peer.address, port=peer.port, message=b"never")

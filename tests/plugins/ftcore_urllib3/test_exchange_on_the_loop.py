@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import zlib
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytest
@@ -32,12 +33,13 @@ from tests.files.support import client_sockets, wait_until
 from tests.http.helpers import LOOP_THREAD, Recorder, call, paused_loop
 from tests.peers import hostile
 from tests.peers.http_app import GZIP_BODY, GZIP_PLAIN, pattern_bytes
+from tests.support.waits import PROMPT, WAIT
 
 pytestmark = pytest.mark.timeout(60)
 
 ABORT = {"errMsg": "request:fail abort", "errno": 600003}
 MIB = 2**20
-WAIT = 20.0
+HEADS = 4096  # more than any head (and chunked framing) these peers and the client write
 
 # -- scripted peers ----------------------------------------------------------------------------
 
@@ -205,13 +207,12 @@ PLAIN = text_plain(20000)
     ids=["deflate-zlib", "deflate-raw", "gzip-two-members", "x-gzip", "gzip-then-deflate", "id"],
 )
 def test_content_encoding_is_decoded_and_the_connection_reused(rt, hostile_server, coding, body):
-    url = hostile_server(
-        routes({"/z": resp(body, headers=[("Content-Encoding", coding)]), "/next": resp(b"n")})
-    )
+    raw = resp(body, headers=[("Content-Encoding", coding)])
+    url = hostile_server(routes({"/z": raw, "/next": resp(b"n")}))
     res = get(rt, url + "/z")
     assert res["statusCode"] == 200
     assert res["data"] == PLAIN
-    assert res["profile"]["receivedBytedCount"] == len(body)
+    assert res["profile"]["receivedBytedCount"] == len(raw)  # as on the wire, head included
     assert get(rt, url + "/next")["profile"]["socketReused"] is True
     assert url.server.accepted == 1
     assert_idle(rt)
@@ -230,7 +231,7 @@ def test_gzip_cut_into_many_small_tcp_writes(rt, hostile_server, framing):
     url = hostile_server(routes({"/z": trickle(raw, 29), "/next": resp(b"n")}))
     res = get(rt, url + "/z")
     assert res["data"] == PLAIN[:6000]
-    assert res["profile"]["receivedBytedCount"] == len(body)
+    assert res["profile"]["receivedBytedCount"] == len(raw)
     assert get(rt, url + "/next")["profile"]["socketReused"] is True
     assert_idle(rt)
 
@@ -282,11 +283,12 @@ def test_corrupt_gzip_fails_600018_and_the_connection_is_dropped(rt, hostile_ser
 )
 def test_download_saves_the_decoded_body(make_runtime, tmp_path, hostile_server, coding, body):
     rt = sandboxed(make_runtime, tmp_path)
-    url = hostile_server(routes({"/f.txt": resp(body, headers=[("Content-Encoding", coding)])}))
+    raw = resp(body, headers=[("Content-Encoding", coding)])
+    url = hostile_server(routes({"/f.txt": raw}))
     res = rt.downloadFile(url=url + "/f.txt").result(WAIT)
     assert res["statusCode"] == 200
     assert read_file(res["tempFilePath"]) == PLAIN
-    assert res["profile"]["receivedBytedCount"] == len(body)
+    assert res["profile"]["receivedBytedCount"] == len(raw)
     assert_idle(rt)
 
 
@@ -306,11 +308,11 @@ def test_download_of_a_corrupt_body_fails_600018_and_leaves_no_file(
 
 def test_brotli_is_decoded_when_available(rt, hostile_server):
     brotli = pytest.importorskip("brotli")
-    body = brotli.compress(PLAIN)
-    url = hostile_server(routes({"/b": resp(body, headers=[("Content-Encoding", "br")])}))
+    raw = resp(brotli.compress(PLAIN), headers=[("Content-Encoding", "br")])
+    url = hostile_server(routes({"/b": raw}))
     res = get(rt, url + "/b")
     assert res["data"] == PLAIN
-    assert res["profile"]["receivedBytedCount"] == len(body)
+    assert res["profile"]["receivedBytedCount"] == len(raw)
     assert_idle(rt)
 
 
@@ -374,7 +376,7 @@ print(json.dumps({"errno": errno, "grown": (after - before) * scale, "idle": idl
 
 def test_decompression_bomb_does_not_balloon_a_fresh_process(tmp_path):
     """ru_maxrss is a high-water mark: a fresh process gives the bomb a clean baseline."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = str(Path(__file__).resolve().parents[3])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.path.join(root, "plugins")]))
     out = subprocess.run(
         [sys.executable, "-c", BOMB_IN_A_FRESH_PROCESS, str(tmp_path / "sandbox")],
@@ -474,13 +476,12 @@ def test_chunked_with_extensions_and_trailers(rt, hostile_server):
 
 def test_body_read_until_the_server_closes(rt, hostile_server):
     body = pattern_bytes(700_000)  # more than one read buffer
-    url = hostile_server(
-        routes({"/eof": then_close(resp(body, length=False)), "/next": resp(b"n")})
-    )
+    raw = resp(body, length=False)
+    url = hostile_server(routes({"/eof": then_close(raw), "/next": resp(b"n")}))
     res = get(rt, url + "/eof")
     assert res["statusCode"] == 200 and res["data"] == body
     assert "Content-Length" not in res["header"]
-    assert res["profile"]["receivedBytedCount"] == len(body)
+    assert res["profile"]["receivedBytedCount"] == len(raw)
     assert get(rt, url + "/next")["profile"]["socketReused"] is False
     assert url.server.accepted == 2
     assert_idle(rt)
@@ -717,7 +718,7 @@ def test_4mib_response_over_tls_is_byte_exact(make_runtime, https_server, route)
     res = get(rt, https_server.url + route % n)
     assert res["statusCode"] == 200
     assert len(res["data"]) == n and res["data"] == pattern_bytes(n)
-    assert res["profile"]["receivedBytedCount"] == n
+    assert n < res["profile"]["receivedBytedCount"] < n + HEADS  # exact: test_byte_counts.py
     assert_idle(rt)
 
 
@@ -729,7 +730,7 @@ def test_post_1mib_over_tls_is_byte_exact(make_runtime, https_server):
     seen = res["data"]
     assert seen["received"] == seen["content_length"] == len(body)
     assert seen["sha256"] == hashlib.sha256(body).hexdigest()
-    assert res["profile"]["sendBytesCount"] == len(body)
+    assert len(body) < res["profile"]["sendBytesCount"] < len(body) + HEADS
     assert_idle(rt)
 
 
@@ -761,8 +762,11 @@ def test_profile_of_a_fresh_then_a_reused_connection(
     else:
         assert fresh["SSLconnectionStart"] == fresh["SSLconnectionEnd"] == 0
     assert reused["SSLconnectionStart"] == reused["SSLconnectionEnd"] == 0
-    assert (fresh["sendBytesCount"], fresh["receivedBytedCount"]) == (body_size, len(GZIP_BODY))
-    assert (reused["sendBytesCount"], reused["receivedBytedCount"]) == (0, 1000)
+    # heads included (exact counts: test_byte_counts.py); received: gzip bytes, not decoded
+    assert body_size < fresh["sendBytesCount"] < body_size + HEADS
+    assert len(GZIP_BODY) < fresh["receivedBytedCount"] < len(GZIP_BODY) + HEADS
+    assert 0 < reused["sendBytesCount"] < HEADS
+    assert 1000 < reused["receivedBytedCount"] < 1000 + HEADS
     assert server.connections_accepted == 1
     assert_idle(rt)
 
@@ -828,8 +832,10 @@ def test_timers_fire_on_time_during_a_64mib_download(make_runtime, tmp_path, hos
     res = task.result(WAIT)
     size = os.path.getsize(res["tempFilePath"])
     assert size >= 64 * MIB and size % MIB == 0
-    assert fired[0][1] - asked < 0.2, fired[0][1] - asked
-    assert max(at - due for due, at, _ in fired) < 0.19, fired
+    # The body streams until told to stop, so a loop that starved its timers would never fire
+    # them: generous bounds tell "on time" from "starved" on a loaded machine too.
+    assert fired[0][1] - asked < PROMPT, fired[0][1] - asked
+    assert max(at - due for due, at, _ in fired) < PROMPT, fired
     assert fired[0][2] < fired[-1][2] < size  # the body kept streaming while the timers fired
     assert_idle(rt)
 
@@ -868,10 +874,8 @@ def test_abort_during_a_tls_handshake_that_never_completes(rt, hostile_server):
     )
     try:
         assert peer.hello.wait(WAIT)
-        started = time.monotonic()
         task.abort()
-        recorder.wait(5)
-        assert time.monotonic() - started < 0.3
+        recorder.wait(PROMPT)
         assert recorder.outcome == ABORT
         assert recorder.names() == ["fail", "complete"]
         assert set(recorder.threads()) == {LOOP_THREAD}
@@ -894,9 +898,10 @@ def test_closing_the_runtime_during_a_tls_handshake(make_runtime, hostile_server
     rt.request(url=url.replace("http://", "https://") + "/x", timeout=30000, **recorder.callbacks())
     try:
         assert peer.hello.wait(WAIT)
-        started = time.monotonic()
-        rt.close()
-        assert time.monotonic() - started < 1.0
+        closer = threading.Thread(target=rt.close)
+        closer.start()
+        closer.join(PROMPT)  # not left to the handshake's 30 s timeout
+        assert not closer.is_alive()
         recorder.wait(5)
         assert recorder.names() == ["fail", "complete"]
         assert peer.gone.wait(2)
@@ -925,11 +930,9 @@ def test_abort_during_a_tcp_connect_to_a_full_backlog(rt):
         recorder = Recorder()
         task = rt.request(url="http://127.0.0.1:%d/x" % port, timeout=500, **recorder.callbacks())
         assert wait_until(lambda: client_sockets(port) == baseline + 1, 5)  # SYN sent, unanswered
-        started = time.monotonic()
         task.abort()
         recorder.wait(5)
-        assert time.monotonic() - started < 0.3
-        assert recorder.outcome == ABORT
+        assert recorder.outcome == ABORT  # settled by the abort, not by its 500 ms timeout
         assert recorder.names() == ["fail", "complete"]
         assert_idle(rt, timeout=5)  # a connect cannot be interrupted: it ends at its timeout
         assert client_sockets(port) == baseline

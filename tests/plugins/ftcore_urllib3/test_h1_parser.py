@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftcore.errors import Errno, FtError
+from ftcore.errors import Errno
 from ftcore_urllib3.h1 import (
     MAX_HEAD_BYTES,
     MAX_HEADERS,
@@ -20,6 +20,7 @@ from ftcore_urllib3.h1 import (
     Data,
     End,
     Event,
+    H1ProtocolError,
     Head,
     ResponseParser,
     request_head,
@@ -117,8 +118,8 @@ def cuts(data: bytes) -> List[List[bytes]]:
     return [[data[:i], data[i:]] for i in range(len(data) + 1)]
 
 
-def fail(pieces: Sequence[bytes], method: str = "GET", eof: bool = False) -> FtError:
-    with pytest.raises(FtError) as info:
+def fail(pieces: Sequence[bytes], method: str = "GET", eof: bool = False) -> H1ProtocolError:
+    with pytest.raises(H1ProtocolError) as info:
         drive(pieces, method, eof)
     return info.value
 
@@ -327,7 +328,7 @@ def test_equal_content_lengths_are_accepted(fields: bytes) -> None:
 )
 def test_bad_content_length(fields: bytes) -> None:
     error = fail([response(b"HTTP/1.1 200 OK\r\n" + fields, b"abc")])
-    assert (error.errno, error.reason) == (
+    assert (error.errno_hint, error.reason) == (
         Errno.BAD_RESPONSE,
         "bad response: invalid Content-Length",
     )
@@ -436,8 +437,11 @@ def head_of_size(size: int) -> bytes:
     return head
 
 
-def assert_too_large(error: FtError) -> None:
-    assert (error.errno, error.reason) == (Errno.RESPONSE_TOO_LARGE, "response header too large")
+def assert_too_large(error: H1ProtocolError) -> None:
+    assert (error.errno_hint, error.reason) == (
+        Errno.RESPONSE_TOO_LARGE,
+        "response header too large",
+    )
 
 
 def test_head_of_exactly_the_bound_is_accepted() -> None:
@@ -470,7 +474,7 @@ def test_endless_header_fails_once_the_bound_was_fed() -> None:
         fed += len(line)
         if fed < MAX_HEAD_BYTES:
             assert parser.next_event() is None
-    with pytest.raises(FtError) as info:
+    with pytest.raises(H1ProtocolError) as info:
         parser.next_event()
     assert_too_large(info.value)
 
@@ -495,7 +499,7 @@ def test_an_endless_header_line_fails_once_the_line_bound_was_fed() -> None:
         line_size += 1000
         if line_size <= MAX_LINE_BYTES:
             assert parser.next_event() is None
-    with pytest.raises(FtError) as info:
+    with pytest.raises(H1ProtocolError) as info:
         parser.next_event()
     assert_too_large(info.value)
 
@@ -544,8 +548,8 @@ def test_trailer_total_bound() -> None:
 # -- errors ---------------------------------------------------------------------------------
 
 
-def assert_malformed(error: FtError) -> None:
-    assert (error.errno, error.reason) == (
+def assert_malformed(error: H1ProtocolError) -> None:
+    assert (error.errno_hint, error.reason) == (
         Errno.BAD_RESPONSE,
         "bad response: malformed status line or headers",
     )
@@ -574,10 +578,45 @@ def test_malformed_status_line(status_line: bytes) -> None:
     assert_malformed(fail([response(status_line + b"\r\nContent-Length: 0")]))
 
 
+@pytest.mark.parametrize("status", [b"000", b"099"])
+def test_a_status_below_100_is_malformed_not_interim(status: bytes) -> None:
+    # Found by tests/fuzz against h11: these were skipped as 1xx heads.
+    final = response(b"HTTP/1.1 200 OK\r\nContent-Length: 0")
+    assert_malformed(fail([response(b"HTTP/1.1 " + status + b" X") + final]))
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nX: a\nTransfer-Encoding: chunked",  # read as two fields by some
+        b"HTTP/1.1 200 OK\r\nX: a\rY: b",
+        b"HTTP/1.1 200 OK\r\nX: a\x00b",
+        b"HTTP/1.1 200 O\nK",
+        b"HTTP/1.1 200 OK\r\nX: a\r",
+        b"HTTP/1.1 100 Continue\nX: 1\r\n\r\nHTTP/1.1 200 OK",
+    ],
+)
+def test_a_bare_cr_or_lf_or_a_nul_in_a_head_is_malformed(head: bytes) -> None:
+    # Found by tests/fuzz against h11 (RFC 9110 §5.5): a value held "\nTransfer-Encoding: ..."
+    raw = response(head + b"\r\nContent-Length: 0")
+    for pieces in [[raw], bytewise(raw)]:
+        assert_malformed(fail(pieces))
+
+
+@pytest.mark.parametrize("line", [b"5;a\nb", b"5;a\rb", b"5;\n"])
+def test_a_bare_cr_or_lf_in_a_chunk_size_line_is_invalid(line: bytes) -> None:
+    raw = response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", line + b"\r\nhello\r\n")
+    error = fail([raw])
+    assert (error.errno_hint, error.reason) == (
+        Errno.BAD_RESPONSE,
+        "bad response: invalid chunked encoding",
+    )
+
+
 def test_a_response_that_is_not_http_fails_before_its_head_ends() -> None:
     parser = ResponseParser("GET")
     parser.feed(b"SSH-2.0-OpenSSH_8.9\r\n")
-    with pytest.raises(FtError) as info:
+    with pytest.raises(H1ProtocolError) as info:
         parser.next_event()
     assert_malformed(info.value)
 
@@ -622,7 +661,7 @@ def test_invalid_chunked_encoding(body: bytes) -> None:
     raw = response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", body)
     for pieces in cuts(raw)[-len(body) - 4 :]:
         error = fail(pieces)
-        assert (error.errno, error.reason) == (
+        assert (error.errno_hint, error.reason) == (
             Errno.BAD_RESPONSE,
             "bad response: invalid chunked encoding",
         )
@@ -634,8 +673,8 @@ def test_sixteen_hex_digits_are_a_valid_chunk_size() -> None:
     assert merged(events)[1:] == [Data(b"abc")]
 
 
-def assert_reset(error: FtError, reason: str) -> None:
-    assert (error.errno, error.reason) == (Errno.CONNECTION_RESET, reason)
+def assert_reset(error: H1ProtocolError, reason: str) -> None:
+    assert (error.errno_hint, error.reason) == (Errno.CONNECTION_RESET, reason)
 
 
 def test_eof_before_any_byte() -> None:
@@ -667,7 +706,7 @@ def test_eof_anywhere_in_a_chunked_body() -> None:
         parser = ResponseParser("GET")  # EOF known before the last bytes are parsed
         parser.feed(CHUNKED[:size])
         parser.feed_eof()
-        with pytest.raises(FtError) as info:
+        with pytest.raises(H1ProtocolError) as info:
             drain(parser, [])
         assert_reset(info.value, "connection closed early: short body")
 
@@ -685,10 +724,10 @@ def test_eof_fed_together_with_the_last_bytes() -> None:
 def test_errors_are_sticky() -> None:
     parser = ResponseParser("GET")
     parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
-    with pytest.raises(FtError) as first:
+    with pytest.raises(H1ProtocolError) as first:
         parser.next_event()
     parser.feed(NGINX)
-    with pytest.raises(FtError) as second:
+    with pytest.raises(H1ProtocolError) as second:
         parser.next_event()
     assert second.value is first.value
     assert not parser.keep_alive
@@ -698,7 +737,7 @@ def test_feed_and_feed_eof_never_raise() -> None:
     parser = ResponseParser("GET")
     parser.feed(b"garbage\r\n\r\n")
     parser.feed_eof()
-    with pytest.raises(FtError):
+    with pytest.raises(H1ProtocolError):
         parser.next_event()
 
 

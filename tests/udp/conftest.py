@@ -1,1 +1,0 @@
-from tests.udp.support import quiet_log, rt  # noqa: F401  (fixtures)
