@@ -4,10 +4,11 @@ Masking XORs the payload with the 4-byte key repeated. The routes, measured side
 build machine (CPython 3.11, CPU time per call, medians; issue 15):
 * under `ACCEL_FROM` bytes: the payload as one int XORed with the key repeated as one int, the
   fewest calls (at 1 KiB it ties numpy; at 1.5 KiB numpy is 20-35% faster);
-* from `ACCEL_FROM`, when numpy is importable: whole 8-byte words in one `bitwise_xor`, 15-25x
-  the pure route at 1 MiB. numpy is optional: it is imported at the first such payload (a
-  one-time cost: the time of `import numpy`), and `FTCORE_NO_ACCEL=1`, read then, keeps the
-  pure route;
+* from `ACCEL_FROM`, when the host has imported numpy: whole 8-byte words in one
+  `bitwise_xor`, 15-25x the pure route at 1 MiB. numpy is optional and never imported here:
+  `import numpy` takes about 250 ms, which on the loop thread would stall every socket of the
+  runtime, so the host imports it when it suits (at start-up) and the first large payload after
+  that settles the route. `FTCORE_NO_ACCEL=1`, read then, keeps the pure route;
 * otherwise the one int below two `INT_CHUNK`s, then `INT_CHUNK`-byte pieces against one key
   int, joined: each piece stays in cache, so it beats four `bytes.translate` lanes by 1.2x at
   1 MiB and 1.5x at 16 MiB, and the one int by 1.7x at 1 MiB.
@@ -19,6 +20,7 @@ Memory: the result plus at most one working copy of the payload (numpy's array, 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable, List, Optional
 
 __all__ = [
@@ -97,10 +99,16 @@ def _numpy_masker() -> Optional[Masker]:
 
 
 def _choose_large(header: bytes, data: bytes, key: bytes) -> bytes:
-    """The first large payload settles the route for the process (tests reset `_large`)."""
+    """The first large payload once numpy is loaded (or refused) settles the route for the
+    process; until the host imports numpy, the pure route runs unsettled (tests reset
+    `_large`)."""
     global _large
-    accelerated = None if os.environ.get(NO_ACCEL_ENV) else _numpy_masker()
-    _large = accelerated or _mask_pure
+    if os.environ.get(NO_ACCEL_ENV):
+        _large = _mask_pure
+    elif "numpy" in sys.modules:
+        _large = _numpy_masker() or _mask_pure
+    else:
+        return _mask_pure(header, data, key)
     return _large(header, data, key)
 
 

@@ -20,7 +20,7 @@ from ftcore_websocket.connection import State
 from ftcore_websocket.events import CloseReceived, ConnectionFailed
 from ftcore_websocket.frames import BINARY, CONTINUATION, FIN, MASKED, TEXT
 
-from ..websocket_codec.helpers import feed, open_pair
+from ..plugins.ftcore_websocket.helpers import feed, open_pair
 from .support import FUZZ, cut, fewer, mutated, peak_memory, piece_sizes, split_every_way
 from .ws_streams import INFLATE_FAILURES, FrameStream, frame_streams, read
 

@@ -32,7 +32,7 @@ from ftcore_websocket.events import (
 from ftcore_websocket.frames import FIN, TEXT
 from ftcore_websocket.http_head import MAX_HEAD_BYTES
 
-from ..websocket_codec.helpers import raw_frame
+from ..plugins.ftcore_websocket.helpers import raw_frame
 from .support import FUZZ, cut, fewer, mutated, peak_memory, piece_sizes, split_every_way
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example: the bytes must not depend on os.urandom

@@ -16,7 +16,7 @@ from ftcore_websocket.events import BinaryMessage, CloseReceived, Ping, Pong, Te
 from ftcore_websocket.frames import BINARY, CLOSE, FIN, PING, PONG, TEXT
 from ftcore_websocket.reader import FrameReader, ReadEvent
 
-from ..websocket_codec.helpers import fragments, raw_frame
+from ..plugins.ftcore_websocket.helpers import fragments, raw_frame
 from .support import pull
 
 

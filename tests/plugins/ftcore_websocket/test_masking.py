@@ -139,3 +139,13 @@ def test_a_large_payload_costs_the_result_and_one_working_copy(route: str) -> No
         tracemalloc.stop()
     assert len(out) == size + 14
     assert peak - before < 2 * size + 256 * 1024
+
+
+def test_numpy_is_never_imported_here(unsettled: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`import numpy` on the loop thread would stall every socket: until the host has imported
+    it, large payloads take the pure route and the route stays open."""
+    monkeypatch.delitem(sys.modules, "numpy", raising=False)
+    data = bytes(range(256)) * 64
+    assert masking.mask(data, b"\x01\x02\x03\x04") == reference(data, b"\x01\x02\x03\x04")
+    assert "numpy" not in sys.modules
+    assert masking._large is masking._choose_large
