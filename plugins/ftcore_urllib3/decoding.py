@@ -115,7 +115,7 @@ def make_decoder(content_encoding: str) -> Optional[Decoder]:
 
 def _brotli() -> Any:
     try:
-        import brotli  # type: ignore[import-not-found]
+        import brotli  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         try:
             import brotlicffi as brotli  # type: ignore[import-not-found,no-redef]
