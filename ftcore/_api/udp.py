@@ -236,7 +236,7 @@ class UDPSocket(Endpoint):
         if self._waiting:
             self._pending.append((self._send_now, (method, opts, data)))
             return
-        try:
+        with checks.reported(self._error, method):
             if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             if isinstance(data, checks.Refused):
@@ -258,19 +258,12 @@ class UDPSocket(Endpoint):
                 self._endpoint.send(data, sockaddr)
             if self._state is not _OPEN:
                 self._start_reading()
-        except checks.Refused as refused:
-            self._error(method, refused.code, refused.reason)
-        except OSError as error:
-            self._error(method, *checks.os_error(error))
-        except Exception as error:  # a policy plugin's bug: report it, never break the caller
-            logger.exception("ftcore: %s on %r raised", method, self)
-            self._error(method, SYSTEM_ERROR, "internal error: %s" % error)
 
     def _connect_now(self, opts: Dict[str, Any]) -> None:
         if self._waiting:
             self._pending.append((self._connect_now, (opts,)))
             return
-        try:
+        with checks.reported(self._error, "connect"):
             if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             dest = self._destination("connect", opts, self._connect_now, (opts,))
@@ -280,13 +273,6 @@ class UDPSocket(Endpoint):
             self._endpoint.connect(sockaddr)
             self._peer = (opts.get("address"), sockaddr[0], sockaddr[1])
             self._start_reading()
-        except checks.Refused as refused:
-            self._error("connect", refused.code, refused.reason)
-        except OSError as error:
-            self._error("connect", *checks.os_error(error))
-        except Exception as error:  # a policy plugin's bug: report it, never break the caller
-            logger.exception("ftcore: %s on %r raised", "connect", self)
-            self._error("connect", SYSTEM_ERROR, "internal error: %s" % error)
 
     def _check_peer(self, opts: Dict[str, Any]) -> None:
         assert self._peer is not None
@@ -386,7 +372,7 @@ class UDPSocket(Endpoint):
             fn(*fn_args)
 
     def _set_ttl_now(self, ttl: Any) -> None:
-        try:
+        with checks.reported(self._error, "setTTL"):
             if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             if isinstance(ttl, float) and ttl.is_integer():
@@ -395,13 +381,6 @@ class UDPSocket(Endpoint):
             if not isinstance(ttl, int) or isinstance(ttl, bool) or not low <= ttl <= 255:
                 raise checks.Refused(SYSTEM_ERROR, "invalid ttl")
             self._endpoint.set_ttl(ttl)
-        except checks.Refused as refused:
-            self._error("setTTL", refused.code, refused.reason)
-        except OSError as error:
-            self._error("setTTL", *checks.os_error(error))
-        except Exception as error:  # a policy plugin's bug: report it, never break the caller
-            logger.exception("ftcore: %s on %r raised", "setTTL", self)
-            self._error("setTTL", SYSTEM_ERROR, "internal error: %s" % error)
 
     def _listening(self) -> None:
         # Fires for every successful bind, before onClose even if close() followed at once.

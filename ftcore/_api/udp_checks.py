@@ -8,9 +8,11 @@ EACCES/EPERM), 1 bad address, 2 bad port. `_udp.py` turns a `Refused` into one o
 from __future__ import annotations
 
 import errno as _errno
+import logging
 import re
 import socket
-from typing import Any, Dict, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 SYSTEM_ERROR = -1
 SOCKET_ERROR = -2
@@ -51,6 +53,21 @@ class Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+@contextmanager
+def reported(error: Callable[[str, int, str], None], method: str) -> Iterator[None]:
+    """Run a call's checks and work, turning what fails into one `error(method, code, reason)`:
+    a refusal, an OS error, or a policy plugin's bug (logged; it never breaks the caller)."""
+    try:
+        yield
+    except Refused as refused:
+        error(method, refused.code, refused.reason)
+    except OSError as failure:
+        error(method, *os_error(failure))
+    except Exception as failure:
+        logging.getLogger("ftcore").exception("ftcore: %s raised", method)
+        error(method, SYSTEM_ERROR, "internal error: %s" % failure)
 
 
 def port(value: Any, allow_zero: bool) -> int:
