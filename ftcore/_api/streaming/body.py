@@ -80,7 +80,7 @@ def _parser(kind: str, charset: str) -> Tuple[Callable[[bytes], Items], Callable
 
 def _settled(task: Any) -> bool:
     """success/fail and complete have run (or are running)."""
-    return task._state not in UNSETTLED
+    return task.state not in UNSETTLED
 
 
 class _Consumer:
@@ -205,7 +205,7 @@ class BodyStream:
         if self._flushed:
             self._end(consumer)
         if channel is not None:  # it ends after success/fail and complete (now if they ran)
-            task._latch.on_open(lambda: channel.end(task._error))
+            task._on_done(lambda: channel.end(task._error))
 
     def _feed_of(self, consumer: _Consumer) -> Callable[[bytes], Items]:
         """The consumer's parser, made once the charset is known (the headers are in)."""
