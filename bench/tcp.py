@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import queue
 import shutil
 import socket
 import statistics
@@ -216,6 +217,40 @@ def echo_ftcore(port: int, count: int) -> Tuple[float, float]:
         return count / elapsed, cpu / count
 
 
+def echo_ftcore_caller_thread(port: int, count: int) -> Tuple[float, float]:
+    """The other calling style: the caller's thread writes, then waits for the echo."""
+    with ftcore.Runtime(config=CONFIG, entrypoints=False) as rt:
+        sock = rt.createTCPSocket()
+        connected = threading.Event()
+        echoed: "queue.SimpleQueue[int]" = queue.SimpleQueue()
+        errors: List[dict] = []
+        size = len(PAYLOAD)
+        pending = [0]
+
+        def on_message(res: dict) -> None:
+            pending[0] += len(res["message"])
+            if pending[0] >= size:
+                pending[0] -= size
+                echoed.put(1)
+
+        sock.onConnect(lambda res: connected.set())
+        sock.onMessage(on_message)
+        sock.onError(errors.append)
+        sock.connect({"address": "127.0.0.1", "port": port})
+        if not connected.wait(10):
+            raise RuntimeError("ftcore did not connect: %r" % errors)
+        cpu, start = time.process_time(), time.perf_counter()
+        for n in range(count):
+            sock.write(PAYLOAD)
+            try:
+                echoed.get(timeout=120)
+            except queue.Empty:
+                raise RuntimeError("ftcore echo stalled at %d (errors: %r)" % (n, errors)) from None
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        sock.close()
+        return count / elapsed, cpu / count
+
+
 # -- one way: bytes per second -------------------------------------------------------------
 
 
@@ -285,6 +320,7 @@ ECHO: Dict[str, Client] = {
     "blocking": echo_blocking,
     "asyncio": echo_asyncio,
     "ftcore": echo_ftcore,
+    "ftcore (caller's thread)": echo_ftcore_caller_thread,
 }
 STREAM: Dict[str, Client] = {
     "blocking": stream_blocking,
@@ -296,7 +332,7 @@ STREAM: Dict[str, Client] = {
 def report(title: str, unit: str, scale: float, rates: Dict[str, List[float]],
            cpus: Dict[str, List[float]], cpu_unit: str) -> None:
     print("\n" + title)
-    print("%-10s %12s %14s %14s %14s" % ("client", "median " + unit, "vs blocking", "round ratio",
+    print("%-26s %12s %14s %14s %14s" % ("client", "median " + unit, "vs blocking", "round ratio",
                                           "client CPU/" + cpu_unit))
     base = rates.get("blocking")
     for name, values in rates.items():
@@ -306,7 +342,7 @@ def report(title: str, unit: str, scale: float, rates: Dict[str, List[float]],
             ratio = "%.2fx" % (median / statistics.median(base))
             per_round = "%.2fx" % statistics.median(r / b for r, b in zip(values, base))
         cpu = "%.1f us" % statistics.median(cpus[name])
-        print("%-10s %12.1f %14s %14s %14s" % (name, median / scale, ratio, per_round, cpu))
+        print("%-26s %12.1f %14s %14s %14s" % (name, median / scale, ratio, per_round, cpu))
     if "ftcore" in rates and "asyncio" in rates:
         mine, theirs = rates["ftcore"], rates["asyncio"]
         print("ftcore vs asyncio: %.2fx (medians), %.2fx (median of round ratios)" % (
@@ -341,16 +377,18 @@ def main(argv: Optional[List[str]] = None) -> None:
                     if two_cpus else "client and servers on CPU 0")
                    if args.pin else "not pinned")
             )
-            names = [name for name in ECHO if name in args.only]
-            for name in names:  # warm up each client once
+            names = [name for name in STREAM if name in args.only]
+            echo_names = [name for name in ECHO if name.split(" (")[0] in args.only]
+            for name in echo_names:  # warm up each client once, the same for all
                 ECHO[name](echo_port, min(2000, args.count))
+            for name in names:
                 STREAM[name](sink_port, 64 * len(CHUNK))
-            echo_rates: Dict[str, List[float]] = {name: [] for name in names}
-            echo_cpus: Dict[str, List[float]] = {name: [] for name in names}
+            echo_rates: Dict[str, List[float]] = {name: [] for name in echo_names}
+            echo_cpus: Dict[str, List[float]] = {name: [] for name in echo_names}
             stream_rates: Dict[str, List[float]] = {name: [] for name in names}
             stream_cpus: Dict[str, List[float]] = {name: [] for name in names}
             for round_no in range(args.rounds):
-                for name in names:
+                for name in echo_names:
                     rate, cpu = ECHO[name](echo_port, args.count)
                     echo_rates[name].append(rate)
                     echo_cpus[name].append(cpu * 1e6)
@@ -361,7 +399,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                 print(
                     "  round %d: echo %s; one-way %s" % (
                         round_no + 1,
-                        ", ".join("%s %.0f/s" % (n, echo_rates[n][-1]) for n in names),
+                        ", ".join("%s %.0f/s" % (n, echo_rates[n][-1]) for n in echo_names),
                         ", ".join("%s %.0f MiB/s" % (n, stream_rates[n][-1] / 2**20)
                                   for n in names),
                     )
