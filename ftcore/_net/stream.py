@@ -12,7 +12,14 @@ in a queue of views of the caller's buffers (never concatenated), drained on wri
 several pieces per `sendmsg` on a plain socket, at most `TLS_CHUNK` bytes per TLS write (a
 retried TLS write must offer the same bytes again, and slices of the same view do). Crossing
 `high_water` calls `handler.pause_writing()`; falling back to `low_water` calls
-`handler.resume_writing()`. The queue is not bounded here: producers stop when told.
+`handler.resume_writing()`. The queue is not bounded here: producers stop when told. `sent`
+counts the bytes the kernel took (upload progress, byte counts). A stream made with
+`keep_reading_on_write_error` (HTTP: a server may refuse a body, answer, then reset) ends only
+its sending side when a write fails: `write_error` says why, `write` raises `StreamClosed`, a
+paused producer is woken (`resume_writing`) to find out, and reading goes on.
+
+A connection that outlives one user (a pooled HTTP connection) hands `stream.handler` to the
+next one; the loop keeps watching the socket in between.
 
 Closing:
 * `close(timeout, linger)`: nothing more is delivered; the queue is flushed (at most `timeout`
@@ -78,7 +85,10 @@ class Stream:
         "_net",
         "_loop",
         "sock",
-        "_handler",
+        "handler",
+        "sent",
+        "write_error",
+        "_keep_reading",
         "_ssl",
         "_state",
         "_reading",
@@ -102,11 +112,15 @@ class Stream:
         handler: StreamHandler,
         high_water: int = HIGH_WATER,
         low_water: Optional[int] = None,
+        keep_reading_on_write_error: bool = False,
     ) -> None:
         self._net = net
         self._loop = net.loop
         self.sock = sock
-        self._handler: StreamHandler = handler
+        self.handler: StreamHandler = handler  # a pooled connection's next user replaces it
+        self.sent = 0  # bytes the kernel took, over the stream's life (read-only)
+        self.write_error: Optional[OSError] = None  # why sending stopped (read-only)
+        self._keep_reading = keep_reading_on_write_error
         ssl = sys.modules.get("ssl")  # loaded already if this is a TLS socket
         self._ssl: Any = ssl if ssl is not None and isinstance(sock, ssl.SSLSocket) else None
         self._state = OPEN
@@ -160,7 +174,7 @@ class Stream:
             self._lost(error)
             return
         if n:
-            self._handler.data_received(self._net.view[:n])
+            self.handler.data_received(self._net.view[:n])
         else:
             self._eof_received()
 
@@ -181,21 +195,21 @@ class Stream:
             if not n:
                 self._eof_received()
                 return
-            self._handler.data_received(net.view[:n])
+            self.handler.data_received(net.view[:n])
             if not sock.pending():
                 return
 
     def _eof_received(self) -> None:
         self.pause_reading()
         self._eof = True
-        self._handler.eof_received()
+        self.handler.eof_received()
 
     # -- writing ------------------------------------------------------------------------------
 
     def write(self, data: Any) -> None:
         """Send `data` (bytes-like, byte items) in order; it must not change afterwards.
         Raises `StreamClosed` once the stream is closing or lost."""
-        if self._state != OPEN:
+        if self._state != OPEN or self.write_error is not None:
             raise StreamClosed("the stream is closed")
         size = len(data)
         if not size:
@@ -215,6 +229,7 @@ class Stream:
             except OSError as error:
                 self._broken(error)
                 raise StreamClosed("connection lost: %s" % (error,)) from None
+            self.sent += sent
             if sent == size:
                 return
             self._queue.append(memoryview(data)[sent:] if sent else data)
@@ -223,7 +238,7 @@ class Stream:
             self._loop.add_writer(self.sock, self._writable)
         if not self._paused and self.buffered > self._high:
             self._paused = True
-            self._handler.pause_writing()
+            self.handler.pause_writing()
 
     def watch_drain(self) -> bool:
         """Have `handler.resume_writing()` called once `buffered` is back at the low
@@ -261,9 +276,13 @@ class Stream:
                     sent = self._send(queue[0])
             except OSError as error:
                 self._broken(error)
+                if self.write_error is not None and self._paused:  # wake the producer to see
+                    self._paused = False
+                    self.handler.resume_writing()
                 return
             if not sent:
                 break
+            self.sent += sent
             self.buffered -= sent
             while sent:
                 head = queue[0]
@@ -281,15 +300,20 @@ class Stream:
                 return
         if self._paused and self.buffered <= self._low and self._state == OPEN:
             self._paused = False
-            self._handler.resume_writing()
+            self.handler.resume_writing()
 
     def _broken(self, error: OSError) -> None:
-        """A write failed: drop the queue; the handler hears of it from the next pass."""
+        """A write failed: drop the queue. The handler hears of it from the next pass, unless
+        the stream keeps reading: then only sending ends (`write_error`; `write` raises) and
+        what the peer sent before the failure is still delivered (an HTTP server's 413)."""
         self._queue.clear()
         self.buffered = 0
         if self._writing:
             self._writing = False
             self._loop.remove_writer(self.sock)
+        if self._keep_reading and self._state == OPEN and not self._eof:
+            self.write_error = error
+            return
         self._loop.call_soon(self._lost, error)
 
     # -- ending -------------------------------------------------------------------------------
@@ -366,7 +390,7 @@ class Stream:
             self._closed()
             return
         self._release()
-        self._handler.connection_lost(error)
+        self.handler.connection_lost(error)
 
     def abort(self) -> None:
         """Reset the connection now (RST); nothing is called afterwards. Idempotent."""

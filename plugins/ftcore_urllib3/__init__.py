@@ -22,4 +22,4 @@ def ftcore_http_transport_make(runtime: Any) -> Any:
         raise FtError(Errno.TRANSPORT_UNAVAILABLE, INSTALL_HINT) from None
     from .transport import Urllib3Transport
 
-    return Urllib3Transport(runtime.loop, runtime.config["maxConcurrent"]["http"])
+    return Urllib3Transport(runtime.net, runtime.config["maxConcurrent"]["http"])

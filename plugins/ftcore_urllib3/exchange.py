@@ -1,17 +1,20 @@
 """One request/response on a pooled urllib3 connection, driven by the runtime's loop.
 
-urllib3 opens the connection (DNS, TCP, TLS, on a worker: those calls block); from then on the
-exchange runs on the loop thread with the socket non-blocking: the request head and body are
-written as the kernel takes them, the response is parsed by `h1.ResponseParser` as it arrives,
-and the sink hears each event at once, without a thread hop. A keep-alive connection goes back
-to its pool before the sink hears `end`, so the next request of a sequence reuses it.
+urllib3 opens the connection (DNS, TCP, TLS, on a worker: those calls block); from then on
+the connection is a stream of the runtime's stream layer (`ftcore._net.Stream`, made once per
+connection and kept while it is pooled): the request head and body are written as the kernel
+takes them, the response is parsed by `h1.ResponseParser` as it arrives, and the sink hears
+each event at once, without a thread hop. The exchange is the stream's handler while it runs;
+a keep-alive connection goes back to its pool (`transport.give_back`) before the sink hears
+`end`, so the next request of a sequence reuses it.
 
 A server may answer before it has read the whole body (RFC 9112 section 9.5; curl does the
 same): after an early error status (400 and up), or a response announcing that the server
 closes the connection, the rest of the body is not sent, the exchange settles with that
 response and the connection is never reused; after any other early answer the body is sent in
-full first, and the exchange settles only then (it fails if the server goes away before).
-`sink.sent` hears the body bytes the kernel took, as they leave.
+full first, and the exchange settles only then (it fails if the server goes away before). A
+write that fails ends only the sending side (the stream keeps reading), so the answer that
+explains it still arrives. `sink.sent` hears the body bytes the kernel took, as they leave.
 
 Flow control (`ftcore.transports.PausableHttpExchange`): `pause_reading()` takes the socket's
 reader off the loop while a streaming consumer lags, `resume_reading()` puts it back.
@@ -25,11 +28,10 @@ response bytes arrived (`ftcore.transports.HttpSink.error`); a request the core 
 
 from __future__ import annotations
 
-import ssl
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
+from ftcore._net import Stream, StreamClosed
 from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink
 
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Exchange", "now_ms"]
 
-TLS_CHUNK = 16 * 1024  # one TLS record: a retried SSL write must offer the same bytes again
 SMALL_BODY = 64 * 1024  # a body this small goes out in the same send as the head
 BODY_NOT_SENT = "connection reset: closed by the server before the request body was sent"
 
@@ -52,8 +53,8 @@ def now_ms() -> float:
 
 
 class Exchange:
-    """`HttpExchange` of the urllib3 transport; every method runs on the loop thread except
-    `dial`, which runs on a worker."""
+    """`HttpExchange` of the urllib3 transport and, while it runs, the `StreamHandler` of its
+    connection; every method runs on the loop thread except `dial`, which runs on a worker."""
 
     __slots__ = (
         "transport",
@@ -61,7 +62,7 @@ class Exchange:
         "sink",
         "pool",
         "conn",
-        "sock",
+        "stream",
         "info",
         "aborted",
         "done",
@@ -70,18 +71,13 @@ class Exchange:
         "route",
         "_target",
         "_host",
-        "_tls",
-        "_out",
         "_body",
-        "_head_left",
+        "_sent_before",
+        "_head_size",
         "_written",
         "_body_done",
         "_body_stopped",
-        "_write_failed",
         "_answered",
-        "_reading",
-        "_paused",
-        "_writing",
         "_parser",
         "_decoder",
         "_received",
@@ -101,7 +97,7 @@ class Exchange:
         self.sink = sink
         self.pool = pool
         self.conn: Any = None
-        self.sock: Any = None
+        self.stream: Optional[Stream] = None
         self.info: Dict[str, Any] = {}
         self.aborted = False
         self.done = False
@@ -110,18 +106,13 @@ class Exchange:
         self.route: Any = None  # the transport's key of the pool (TLS settings, pool key)
         self._target = target
         self._host = host
-        self._tls = False
-        self._out: Deque[Any] = deque()
-        self._body: Optional[Iterator[bytes]] = None
-        self._head_left = 0  # bytes of the request head not yet written
+        self._body: Optional[Iterator[bytes]] = None  # a streamed body's chunks still to pull
+        self._sent_before = 0  # `stream.sent` when this exchange began
+        self._head_size = 0
         self._written = 0  # bytes of the request (head and body) the kernel took
         self._body_done = False  # every byte of the request was written
         self._body_stopped = False  # an early error answer: the rest of the body is not sent
-        self._write_failed = False  # a write failed: the read side tells what happened
         self._answered = False  # the response is complete, the body is still being written
-        self._reading = False
-        self._paused = False  # pause_reading(): the reader is off the loop until resumed
-        self._writing = False
         self._parser = ResponseParser(request.method)
         self._decoder: Optional[Decoder] = None
         self._received = 0
@@ -141,7 +132,7 @@ class Exchange:
             self.transport.dial(self)
         else:
             self.info["socketReused"] = True
-            self._send()
+            self._send(self.transport.take_stream(conn, self))
 
     def dial(self) -> Optional[BaseException]:
         """Worker thread: open the connection (the timing hooks of `transport._ConnMixin` fill
@@ -165,16 +156,15 @@ class Exchange:
             self._fail(map_error(error))
             return
         self.info["socketReused"] = False
-        self.conn.sock.setblocking(False)  # for the connection's whole life in the pool
-        self._send()
+        self._send(self.transport.new_stream(self.conn, self))
 
     # -- writing --------------------------------------------------------------------------------
 
-    def _send(self) -> None:
-        conn, request, info = self.conn, self.request, self.info
-        sock = self.sock = conn.sock
-        self._tls = isinstance(sock, ssl.SSLSocket)
-        self.transport.note_peer(conn, sock, info)
+    def _send(self, stream: Stream) -> None:
+        request, info = self.request, self.info
+        self.stream = stream
+        self._sent_before = stream.sent
+        self.transport.note_peer(self.conn, stream.sock, info)
         body: Any = request.body
         length = request.body_length
         if body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
@@ -193,171 +183,134 @@ class Exchange:
             length,
             self.transport.user_agent,
         )
-        self._head_left = len(head)
-        if not body:
-            self._out.append(head)
-        elif len(body) <= SMALL_BODY:
-            self._out.append(head + bytes(body))
-        else:
-            self._out.append(head)
-            self._out.append(memoryview(body))
+        self._head_size = len(head)
         info["requestStart"] = now_ms()
-        self._reading = True
-        self.transport.loop.add_reader(sock, self._readable)  # replaces an idle watcher in place
-        self.transport.taken(conn)
+        try:
+            if not body:
+                stream.write(head)
+            elif len(body) <= SMALL_BODY:
+                stream.write(head + bytes(body))
+            else:
+                stream.write(head)
+                stream.write(body)
+        except StreamClosed:
+            pass  # the read side tells what happened (`_write`)
         self._write()
 
-    def _write(self) -> None:
-        """Send what the kernel takes; pull the next body chunk once the last one left."""
-        try:
-            self._write_some()
-        except _Stopped:
-            pass
+    def resume_writing(self) -> None:
+        """The stream's queue drained (or a write failed): go on with the body."""
+        if not self.done:
+            self._write()
 
-    def _write_some(self) -> None:
-        out, sock = self._out, self.sock
+    def pause_writing(self) -> None:
+        """The stream holds bytes the kernel did not take: `_write` waits for them."""
+
+    def _write(self) -> None:
+        """Count what left; then pull and write body chunks while the kernel takes them."""
+        stream = self.stream
+        assert stream is not None
         while True:
-            while out:
-                chunk = out[0]
-                try:
-                    sent = sock.send(chunk[:TLS_CHUNK] if self._tls else chunk)
-                except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
-                    sent = 0
-                except ssl.SSLWantReadError:
-                    sent = 0
-                except OSError:  # the response, or the read error, will tell what happened
-                    self._write_failed = True
-                    out.clear()
-                    self._body = None
-                    self._stop_writing()
-                    if self._answered:  # nothing more will come to tell it
-                        self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
-                    return
-                if not sent:
-                    if not self._writing:
-                        self._writing = True
-                        self.transport.loop.add_writer(sock, self._write)
-                    return
-                if sent < len(chunk):
-                    out[0] = (chunk if isinstance(chunk, memoryview) else memoryview(chunk))[sent:]
-                else:
-                    out.popleft()
-                self._count_written(sent)
-            if not self._pull():
+            self._count_written(stream.sent - self._sent_before)
+            if self.done:  # a progress listener aborted the task
+                return
+            if stream.write_error is not None:
+                self._write_failed()
+                return
+            if stream.closing:
+                return  # lost: `connection_lost` settles
+            if stream.buffered:
+                return  # `resume_writing` comes once the kernel took it all
+            chunk = self._pull()
+            if chunk is None:
                 break
-        self._stop_writing()
+            try:
+                stream.write(chunk)
+            except StreamClosed:
+                pass  # `write_error` says why, on the next turn
+        if self.done:
+            return
         self._body_done = True
         self.info["requestEnd"] = now_ms()
         if self._answered:  # the early answer waited for the rest of the body
             self._finish()
 
-    def _pull(self) -> bool:
-        """Queue the next chunk of a streamed body; False when the body is complete."""
+    def _pull(self) -> Optional[Any]:
+        """The next chunk of a streamed body; None when the body is complete."""
         body = self._body
-        if body is None:
-            return False
-        try:
-            chunk = next(body)
-        except StopIteration:
-            self._body = None
-            return False
-        except FtError as error:  # the file changed or went away meanwhile
-            self._fail(error)
-            raise _Stopped() from None
-        except Exception as error:  # noqa: BLE001 - e.g. a read error of the file
-            self._fail(FtError(Errno.NETWORK, "network error: request body: %s" % error))
-            raise _Stopped() from None
-        if chunk:
-            self._out.append(chunk)
-        return True
+        while body is not None:
+            try:
+                chunk = next(body)
+            except StopIteration:
+                self._body = None
+                return None
+            except FtError as error:  # the file changed or went away meanwhile
+                self._fail(error)
+                return None
+            except Exception as error:  # noqa: BLE001 - e.g. a read error of the file
+                self._fail(FtError(Errno.NETWORK, "network error: request body: %s" % error))
+                return None
+            if chunk:
+                return chunk
+        return None
 
-    def _count_written(self, nbytes: int) -> None:
-        """`nbytes` of the request left: the body's share goes to `sink.sent` at once, so
-        upload progress is the bytes actually written."""
-        self._written += nbytes
-        head = self._head_left
-        if head:
-            if nbytes <= head:
-                self._head_left = head - nbytes
-                return
-            self._head_left = 0
-            nbytes -= head
-        self.sink.sent(nbytes)
-        if self.done:  # a progress listener aborted the task
-            raise _Stopped()
+    def _write_failed(self) -> None:
+        """Sending ended with an error: the response, or the read side's error, tells what
+        happened, unless the response is complete already."""
+        self._body = None
+        if self._answered:  # nothing more will come to tell it
+            self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
+
+    def _count_written(self, written: int) -> None:
+        """The request has `written` bytes on the wire: the body's new share goes to
+        `sink.sent` at once, so upload progress is the bytes actually written."""
+        before, self._written = self._written, written
+        body_before = max(0, before - self._head_size)
+        body_now = max(0, written - self._head_size)
+        if body_now > body_before:
+            self.sink.sent(body_now - body_before)
 
     def _stop_body(self) -> None:
         """The server refused the rest of the body (an early error status, or it closes the
         connection): stop sending it (RFC 9112 section 9.5); the connection is never reused."""
         self._body_stopped = True
-        self._out.clear()
         self._body = None
-        self._stop_writing()
         self.info["requestEnd"] = now_ms()
-
-    def _stop_writing(self) -> None:
-        if self._writing:
-            self._writing = False
-            self.transport.loop.remove_writer(self.sock)
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _readable(self) -> None:
-        transport, sock, parser = self.transport, self.sock, self._parser
-        buffer, view = transport.buffer, transport.view
-        while True:
-            try:
-                n = sock.recv_into(buffer)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-                return
-            except ssl.SSLWantWriteError:
-                return  # a renegotiation wants to write: the next read retries
-            except ssl.SSLZeroReturnError:
-                n = 0
-            except OSError as error:
-                self._fail(map_error(error))
-                return
-            if n:
-                self._received += n
-                parser.feed(view[:n])
-            else:
-                parser.feed_eof()
-            try:
-                self._process(parser)
-            except _Stopped:
-                return
-            if not n and self._answered:  # the server went away before taking the whole body
-                self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
-                return
-            if self.done or self._paused or not n or not (self._tls and sock.pending()):
-                return
+    def data_received(self, data: memoryview) -> None:
+        self._received += len(data)
+        parser = self._parser
+        parser.feed(data)
+        try:
+            self._process(parser)
+        except _Stopped:
+            return
+
+    def eof_received(self) -> None:
+        parser = self._parser
+        parser.feed_eof()
+        try:
+            self._process(parser)
+        except _Stopped:
+            pass
+        if self._answered and not self.done:  # the server left before taking the whole body
+            self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
+
+    def connection_lost(self, error: BaseException) -> None:
+        self._fail(map_error(error))
 
     def pause_reading(self) -> None:
         """Loop thread: take the socket's reader off the loop (the kernel's receive buffer
         fills, then the server's sends block) until `resume_reading()`. Bytes already read are
         still delivered."""
-        if self.done or self._paused:
-            return
-        self._paused = True
-        if self._reading:
-            self._reading = False
-            self.transport.loop.remove_reader(self.sock)
+        if not self.done and self.stream is not None:
+            self.stream.pause_reading()
 
     def resume_reading(self) -> None:
-        """Loop thread: watch the socket again; bytes TLS already decrypted are read on the
-        next pass (the selector would never report them)."""
-        if self.done or not self._paused:
-            return
-        self._paused = False
-        self._reading = True
-        loop = self.transport.loop
-        loop.add_reader(self.sock, self._readable)
-        if self._tls and self.sock.pending():
-            loop.call_soon(self._read_pending)
-
-    def _read_pending(self) -> None:
-        if not self.done and not self._paused:
-            self._readable()
+        """Loop thread: watch the socket again (bytes TLS already decrypted come too)."""
+        if not self.done and self.stream is not None:
+            self.stream.resume_reading()
 
     def _process(self, parser: ResponseParser) -> None:
         sink, info = self.sink, self.info
@@ -392,7 +345,7 @@ class Exchange:
                 info["responseEnd"] = now_ms()
                 if self._body_done or self._body_stopped:
                     self._finish()
-                elif self._write_failed:
+                elif self.stream is not None and self.stream.write_error is not None:
                     self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
                 else:  # an early answer that expects the body: send the rest, then settle
                     self._answered = True
@@ -420,10 +373,9 @@ class Exchange:
 
     def _finish(self) -> None:
         """The response is complete and the body sent (or refused): settle."""
-        info = self._counts(self.info)
         # a body the server refused leaves the connection out of step: never reused
         self.release(reuse=self._body_done and self._parser.keep_alive)
-        self.sink.end(info)
+        self.sink.end(self._counts(self.info))
 
     def _fail(self, error: FtError) -> None:
         if self.done:
@@ -455,19 +407,14 @@ class Exchange:
         self.release(reuse=False)
 
     def release(self, reuse: bool) -> None:
-        """Give the connection back: closed and unwatched unless `reuse`; a reused one stays
-        in the selector with the transport's idle watcher (`Urllib3Transport.watch_idle`)."""
+        """Give the connection back: closed unless `reuse`; a reused one's stream goes on
+        watching the socket for the pool (`transport.give_back`)."""
         if self.done:
             return
         self.done = True
         self._body = None
-        self._out.clear()
-        loop, sock = self.transport.loop, self.sock
-        if sock is not None:
-            if self._writing:
-                loop.remove_writer(sock)
-            if self._reading and not reuse:  # a reused socket stays watched while idle
-                loop.remove_reader(sock)
+        if self.stream is not None:
+            self._written = self.stream.sent - self._sent_before
         self.transport.give_back(self, reuse)
 
 

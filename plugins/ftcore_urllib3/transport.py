@@ -5,15 +5,19 @@ follows redirects). A request takes a connection from the pool `PoolManager.urlo
 pick (found through a per-URL cache). A connection without a socket is opened by urllib3 on a
 worker thread (DNS, TCP and the TLS handshake block), verified against the system store or
 `tls.cafile`; everything after that is an `exchange.Exchange` on the loop thread: the socket
-is non-blocking, the request is written as the kernel takes it, the response is parsed as it
-arrives (`h1`), and the core hears each event without a thread hop. A keep-alive connection
-is given back before the core hears `end`.
+becomes a stream of the runtime's stream layer (`runtime.net`: the read pump, the buffered
+writer, TLS reads and writes), the request is written as the kernel takes it, the response is
+parsed as it arrives (`h1`), and the core hears each event without a thread hop. A keep-alive
+connection is given back before the core hears `end`. TLS contexts are the stream layer's
+(one per settings per runtime, shared with WebSocket and TCP).
 
-Idle keep-alive connections. Their sockets stay registered in the loop's selector, watched by
-`_idle_readable` (a server that closes one gets it closed at once), so a request costs no
-epoll_ctl calls. The last connection given back on a route is parked here rather than put back
-in urllib3's pool, and the route's next request takes it without the pool's lookup, lock and
+Idle keep-alive connections. Their streams stay open and watched, with `_IdleWatch` as
+handler (a server that closes one gets it closed at once), so a request costs no epoll_ctl
+calls. The last connection given back on a route is parked here rather than put back in
+urllib3's pool, and the route's next request takes it without the pool's lookup, lock and
 liveness poll (the idle watcher already knows); other connections go back to the pool.
+Measured against dialling with the stream layer's own `Dial` (no pool), urllib3's pool and
+dial were kept: see docs/transports.rst.
 
 Abort (loop thread) closes the connection at once. An abort during DNS, TCP connect or the
 TLS handshake shuts the socket down if there is one yet (the handshake then fails at once);
@@ -51,6 +55,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection, port_by_scheme
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.url import parse_url
 
+from ftcore._net import Net, Stream
 from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink, TlsSettings
 
@@ -61,7 +66,6 @@ __all__ = ["Urllib3Transport"]
 
 logger = logging.getLogger("ftcore.urllib3")
 
-READ_BUFFER = 256 * 1024  # one recv takes what the kernel has, up to this
 ROUTE_CACHE_SIZE = 512  # URLs whose pool key, request target and Host are kept
 TIMEOUT_MARGIN = 0.25  # seconds beyond the core's deadline: the core's timer fires first
 JOIN_TIMEOUT = 5.0
@@ -83,21 +87,22 @@ class _ConnMixin:
     _ft: "Urllib3Transport"
     _ft_tls: Optional[TlsSettings] = None  # set on HTTPS connections by their pool
     _ft_peer: Any = (None, None)  # (socket, (ip, port)): a syscall asked once per socket
-    _ft_idle: Any = None  # the socket the loop watches while the connection waits in its pool
+    _ft_stream: Optional[Stream] = None  # the socket on the loop, from the first exchange on
+    _ft_idle: Any = None  # the stream's handler while the connection waits in its pool
     sock: Any
     ssl_context: Optional[ssl.SSLContext]
 
     def close(self) -> None:
-        """Take an idle socket off the loop before it is closed (a closed descriptor left in
-        the selector would shadow the next socket given its number)."""
-        idle, self._ft_idle = self._ft_idle, None
-        loop = self._ft.loop
-        if idle is not None and idle is self.sock and not loop.closed:
-            if loop.thread_id in (None, threading.get_ident()):
-                loop.remove_reader(idle)
-            else:  # another thread (a pool's GC finalizer): the loop unwatches, then closes
+        """Close the stream first (it takes the socket off the loop: a closed descriptor left
+        in the selector would shadow the next socket given its number)."""
+        stream, self._ft_stream = self._ft_stream, None
+        if stream is not None:
+            loop = self._ft.loop
+            if loop.closed or loop.thread_id in (None, threading.get_ident()):
+                stream.close_now()
+            else:  # another thread (a pool's GC finalizer): the loop closes it
                 self.sock = None
-                loop.call_soon_threadsafe(_unwatch_and_close, loop, idle)
+                loop.call_soon_threadsafe(stream.close_now)
         super().close()  # type: ignore[misc]
 
     def _new_conn(self) -> socket.socket:
@@ -121,7 +126,7 @@ class _ConnMixin:
         tls = self._ft_tls
         if tls is not None and getattr(self, "ssl_context", None) is None:
             # made by the first HTTPS dial: loading the system store costs ~0.2 s
-            self.ssl_context = self._ft.ssl_context(tls)
+            self.ssl_context = self._ft.net.tls.get(tls)
         super().connect()  # type: ignore[misc]
         exchange: Optional[Exchange] = getattr(_local, "exchange", None)
         if exchange is not None and isinstance(self, HTTPSConnection):
@@ -148,9 +153,31 @@ class _PoolMixin:
         return conn
 
 
-def _unwatch_and_close(loop: Any, sock: Any) -> None:
-    loop.remove_reader(sock)
-    sock.close()
+class _IdleWatch:
+    """The stream handler of a pooled connection between exchanges: anything the server
+    sends then (its EOF, a reset, bytes no request asked for) ends the connection now, so
+    the next request dials instead of meeting a stale one. A TLS record without data (a TLS
+    1.3 session ticket) never reaches it."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def data_received(self, data: memoryview) -> None:
+        self.conn.close()
+
+    def eof_received(self) -> None:
+        self.conn.close()
+
+    def connection_lost(self, error: BaseException) -> None:
+        self.conn.close()
+
+    def pause_writing(self) -> None:
+        """Nothing is written while idle."""
+
+    def resume_writing(self) -> None:
+        """Nothing is written while idle."""
 
 
 def _route(manager: Any, url: str) -> Tuple[Any, Dict[str, Any], str, str]:
@@ -249,12 +276,11 @@ class Urllib3Transport:
 
     timeout_margin = TIMEOUT_MARGIN
 
-    def __init__(self, loop: Any, max_concurrent: int = 10) -> None:
-        self.loop = loop
+    def __init__(self, net: Net, max_concurrent: int = 10) -> None:
+        self.net = net
+        self.loop = net.loop
         self.lock = threading.Lock()
         self.checked_out = 0
-        self.buffer = bytearray(READ_BUFFER)  # loop thread only: every exchange reads into it
-        self.view = memoryview(self.buffer)
         self.user_agent = "python-urllib3/%s" % urllib3.__version__
         self._size = max(1, max_concurrent)
         self._managers: Dict[TlsSettings, Any] = {}
@@ -275,7 +301,6 @@ class Urllib3Transport:
             (_PoolMixin, HTTPConnectionPool),
             {"_ft": transport, "ConnectionCls": self._http_conn},
         )
-        self._contexts: Dict[TlsSettings, ssl.SSLContext] = {}
         self._routes = functools.lru_cache(maxsize=ROUTE_CACHE_SIZE)(_route)
 
     # -- HttpTransport --------------------------------------------------------------------------
@@ -360,17 +385,38 @@ class Urllib3Transport:
                 except OSError:
                     pass
 
+    def new_stream(self, conn: Any, exchange: Exchange) -> Stream:
+        """Loop thread: the stream of a connection urllib3 has just opened, for its whole life
+        in the pool. The exchange writes each chunk once the last one left (no high water)
+        and still reads the answer after a write failed (a server refusing the body)."""
+        conn.sock.setblocking(False)
+        stream = self.net.stream(
+            conn.sock, exchange, high_water=0, low_water=0, keep_reading_on_write_error=True
+        )
+        conn._ft_stream = stream
+        conn._ft_idle = _IdleWatch(conn)
+        return stream
+
+    @staticmethod
+    def take_stream(conn: Any, exchange: Exchange) -> Stream:
+        """Loop thread: the stream of a pooled connection, handed to its next exchange."""
+        stream: Stream = conn._ft_stream
+        stream.handler = exchange
+        return stream
+
     def give_back(self, exchange: Exchange, reuse: bool) -> None:
         """Loop thread: the exchange is over; its connection is closed unless `reuse`. A
-        reused one stays in the loop's selector while idle (`watch_idle`) and is parked for
-        the route's next request, or goes back to the pool if one is parked already."""
+        reused one's stream goes on watching the socket (`_IdleWatch`) and is parked for the
+        route's next request, or goes back to the pool if one is parked already."""
         conn, pool, route = exchange.conn, exchange.pool, exchange.route
         if conn is not None:
             if not reuse:
                 conn.close()
                 pool._put_conn(None)
             else:
-                self.watch_idle(conn, conn.sock)
+                stream = conn._ft_stream
+                stream.handler = conn._ft_idle
+                stream.resume_reading()  # a streaming consumer may have paused it
                 if route in self._parked or pool.pool is None:  # None: the pool was closed
                     pool._put_conn(conn)
                 else:
@@ -380,33 +426,6 @@ class Urllib3Transport:
             self._live.discard(exchange)
             if not self._live:
                 self._idle.notify_all()
-
-    def watch_idle(self, conn: Any, sock: Any) -> None:
-        """Loop thread: while `conn` waits in its pool, its socket stays in the selector with
-        `_idle_readable` as reader; the next exchange's `add_reader` replaces it in place, and
-        `conn.close()` takes it off the loop (`_ConnMixin.close`)."""
-        conn._ft_idle = sock
-        self.loop.add_reader(sock, self._idle_readable, conn, sock)
-
-    @staticmethod
-    def taken(conn: Any) -> None:
-        """Loop thread: an exchange's reader replaced the idle one; it removes it at its end."""
-        conn._ft_idle = None
-
-    @staticmethod
-    def _idle_readable(conn: Any, sock: Any) -> None:
-        """An idle keep-alive socket became readable: the server closed it (or sent what no
-        request asked for); close it now, so the next request dials instead of meeting a
-        stale connection. A TLS record without data (a TLS 1.3 session ticket) is consumed."""
-        if conn._ft_idle is not sock:
-            return
-        try:
-            sock.recv(1)  # EOF, or bytes nobody asked for: the connection is done either way
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return  # nothing for the application: still a good connection
-        except OSError:
-            pass  # a reset
-        conn.close()
 
     @staticmethod
     def note_peer(conn: Any, sock: Any, info: Dict[str, Any]) -> None:
@@ -443,11 +462,3 @@ class Urllib3Transport:
         manager.pool_classes_by_scheme = {"http": self._http_pool, "https": https_pool}
         self._managers[tls] = manager
         return manager
-
-    def ssl_context(self, tls: TlsSettings) -> ssl.SSLContext:
-        """The client context for `tls`, made once per settings."""
-        with self.lock:
-            context = self._contexts.get(tls)
-            if context is None:
-                context = self._contexts[tls] = tls.client_context()
-            return context

@@ -162,6 +162,17 @@ def test_request_answered_413_stops_sending(make_runtime, scripted_peer):
     assert call(rt, url=peer.url + "/next")["profile"]["socketReused"] is False
 
 
+def test_a_413_whose_server_resets_at_once_is_still_the_answer(make_runtime, scripted_peer):
+    """The server answers 413 and closes with the body unread at once (the kernel resets):
+    the write that fails on the reset ends only the sending side, so the answer that came
+    before it is what the task settles with, whichever of the two the loop sees first."""
+    rt = make_runtime()
+    for attempt in range(5):
+        peer: ScriptedPeer = scripted_peer(lambda seen: early(TOO_LARGE, "reset"))
+        res = call(rt, url=peer.url + "/upload", method="POST", data=os.urandom(SIZE))
+        assert (res.get("statusCode"), res.get("data")) == (413, "too large"), (attempt, res)
+
+
 @pytest.mark.parametrize(
     "raw",
     [response(200, b"enough", [CLOSE]), response_head(200, "OK") + b"enough"],

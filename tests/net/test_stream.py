@@ -256,6 +256,66 @@ def test_eof_and_reset_reach_the_handler(loop_thread: LoopThread, net: Net) -> N
             assert net.live()["streams"] == (0 if how == "reset" else 0)
 
 
+def _keep_reading_pair(loop_thread: LoopThread, net: Net, server: socket.socket) -> Any:
+    rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
+    result = connected(rec)
+    peer, _ = server.accept()
+    rec.log.clear()
+    stream = loop_thread.call(
+        net.stream, result.sock, rec, high_water=0, low_water=0, keep_reading_on_write_error=True
+    )
+    return stream, peer, rec
+
+
+def test_a_failed_write_keeps_the_answer_that_came_before_it(
+    loop_thread: LoopThread, net: Net
+) -> None:
+    """An HTTP server that refuses a body answers, then closes with the body unread (RST):
+    the write fails, and the answer is still delivered before the reset."""
+    with listener() as server:
+        stream, peer, rec = _keep_reading_pair(loop_thread, net, server)
+        loop_thread.call(stream.pause_reading)  # the answer waits in the kernel meanwhile
+        loop_thread.call(stream.write, b"unread body")
+        time.sleep(0.05)
+        peer.sendall(b"413 answer")
+        reset_close(peer)  # unread input: the kernel resets
+        time.sleep(0.05)
+
+        def write_after_reset() -> Any:
+            with pytest.raises(StreamClosed):
+                stream.write(b"more body")
+            return stream.write_error
+
+        assert isinstance(loop_thread.call(write_after_reset), OSError)
+        assert not loop_thread.call(lambda: stream.closing)  # only the sending side ended
+        loop_thread.call(stream.resume_reading)
+        assert rec.wait_bytes(10) == b"413 answer"
+        rec.expect()  # "eof" or "lost": Linux may read the reset as EOF after the data
+        assert rec.log[-1][0] in ("eof", "lost")
+        loop_thread.call(stream.close_now)
+        assert net.live()["streams"] == 0
+
+
+def test_a_write_that_fails_while_queued_wakes_the_paused_producer(
+    loop_thread: LoopThread, net: Net
+) -> None:
+    with listener() as server:
+        stream, peer, rec = _keep_reading_pair(loop_thread, net, server)
+        loop_thread.call(stream.pause_reading)  # only the writer sees the reset
+        loop_thread.call(stream.write, pattern(32 * 2**20))  # far more than the buffers hold
+        assert rec.expect("pause") is None
+        reset_close(peer)
+        assert rec.expect("resume") is None  # woken to find that sending ended
+        assert isinstance(loop_thread.call(lambda: stream.write_error), OSError)
+        assert loop_thread.call(lambda: stream.buffered) == 0
+        loop_thread.call(stream.resume_reading)
+        rec.expect()  # "eof" or "lost", as above
+        assert rec.log[-1][0] in ("eof", "lost")
+        loop_thread.call(stream.close_now)
+        assert net.live()["streams"] == 0
+
+
+
 def test_tls_stream_carries_large_writes(
     loop_thread: LoopThread, net: Net, tls_material: Any
 ) -> None:

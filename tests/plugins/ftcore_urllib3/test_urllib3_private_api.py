@@ -17,6 +17,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.url import parse_url
 
+from ftcore._net import Net
+from ftcore.loop import EventLoop
 from ftcore.transports import TlsSettings
 from ftcore_urllib3 import transport as plugin
 
@@ -135,7 +137,8 @@ URLS = [
 
 @pytest.mark.parametrize("url", URLS)
 def test_the_plugins_route_picks_the_pool_urllib3_would(url: str) -> None:
-    transport = plugin.Urllib3Transport(loop=None)
+    loop = EventLoop()
+    transport = plugin.Urllib3Transport(Net(loop))
     try:
         manager = transport._manager(TlsSettings())
         pool_key, context, target, _host = plugin._route(manager, url)
@@ -145,3 +148,4 @@ def test_the_plugins_route_picks_the_pool_urllib3_would(url: str) -> None:
         assert target == parse_url(url).request_uri
     finally:
         transport.close()
+        loop.close()
