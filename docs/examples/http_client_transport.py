@@ -12,12 +12,15 @@ A transport only moves bytes. The core has already checked and encoded the reque
 URL, headers, body, domain list) and it will follow redirects, decode `data`, count progress,
 enforce the timeout and build the result dict. Here each exchange runs on its own worker
 thread (blocking I/O must never run on the loop) and reports through the sink, in order:
-`sent` as body bytes leave, `headers` once, `body` per piece, then `end` or `error`.
+`sent` as body bytes leave, `headers` once, `body` per piece, then `end` or `error`. The
+byte counts of `profile` are as on the wire: the request's head and body written, the
+response's head, framing and body read (`_CountingConnection`).
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import ssl
 import threading
@@ -27,7 +30,7 @@ from urllib.parse import urlsplit
 
 import ftcore
 from ftcore import Errno, FtError
-from ftcore.transports import HttpRequest, HttpSink
+from ftcore.transports import HttpRequest, HttpSink, TlsSettings
 
 READ_SIZE = 64 * 1024
 
@@ -55,6 +58,60 @@ def map_error(error: BaseException) -> FtError:
     return FtError(Errno.NETWORK, "network error: %s" % (error,))
 
 
+class _CountingReader(io.RawIOBase):
+    """The socket as http.client reads it, counting every byte (head and framing too)."""
+
+    def __init__(self, sock: socket.socket, counts: Dict[str, int]) -> None:
+        super().__init__()
+        self.sock, self.counts = sock, counts
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.sock.recv_into(buffer)
+        self.counts["received"] += n
+        return n
+
+
+class _CountingSocket:
+    """What `HTTPResponse` is given in place of the socket: only `makefile` is used."""
+
+    def __init__(self, sock: socket.socket, counts: Dict[str, int]) -> None:
+        self.sock, self.counts = sock, counts
+
+    def makefile(self, mode: str, *args: Any) -> Any:
+        return io.BufferedReader(_CountingReader(self.sock, self.counts))
+
+
+class _CountingConnection:
+    """Mixed into http.client's connections: counts what `send` writes (head and body) and
+    reads the response through `_CountingSocket`."""
+
+    counts: Dict[str, int]
+    sock: Any
+
+    def send(self, data: Any) -> None:
+        super().send(data)  # type: ignore[misc]
+        self.counts["sent"] += len(data)
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        sock = self.sock
+        self.sock = _CountingSocket(sock, self.counts)  # HTTPResponse calls sock.makefile
+        try:
+            return super().getresponse()  # type: ignore[misc,no-any-return]
+        finally:
+            self.sock = sock
+
+
+class _HTTPConnection(_CountingConnection, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_CountingConnection, http.client.HTTPSConnection):
+    pass
+
+
 class Exchange:
     """One request and its response, run by `run()` on a worker thread."""
 
@@ -63,6 +120,7 @@ class Exchange:
         self.request = request
         self.sink = sink
         self.conn: Optional[http.client.HTTPConnection] = None
+        self.counts = {"sent": 0, "received": 0}
         self.aborted = False
         self.lock = threading.Lock()
 
@@ -81,8 +139,9 @@ class Exchange:
         try:
             self._run()
         except Exception as error:  # noqa: BLE001 - every failure goes to the sink
-            if not self.aborted:
-                self.sink.error(map_error(error))
+            if not self.aborted:  # the facts the core's retry rule reads: never a reused one
+                facts = {"socketReused": False, "receivedBytedCount": self.counts["received"]}
+                self.sink.error(map_error(error), facts)
         finally:
             if self.conn is not None:
                 self.conn.close()
@@ -95,15 +154,15 @@ class Exchange:
         timeout = request.timeout if request.timeout and request.timeout > 0 else None
         host, port = url.hostname or "", url.port or (443 if secure else 80)
         if secure:
-            context = ssl.create_default_context(cafile=request.tls.cafile)
-            if not request.tls.verify:
+            tls = request.tls or TlsSettings()
+            context = ssl.create_default_context(cafile=tls.cafile)
+            if not tls.verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=context
-            )
+            conn: Any = _HTTPSConnection(host, port, timeout=timeout, context=context)
         else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            conn = _HTTPConnection(host, port, timeout=timeout)
+        conn.counts = self.counts
         with self.lock:
             if self.aborted:
                 return
@@ -130,12 +189,10 @@ class Exchange:
             length = len(body) if isinstance(body, (bytes, bytearray)) else request.body_length
             conn.putheader("Content-Length", str(length or 0))
         conn.endheaders()
-        sent = 0
         chunks = [body] if isinstance(body, (bytes, bytearray)) else (body or [])
         for chunk in chunks:
             if chunk:
                 conn.send(chunk)
-                sent += len(chunk)
                 self.sink.sent(len(chunk))
         info["requestEnd"] = now_ms()
 
@@ -143,14 +200,17 @@ class Exchange:
         response = conn.getresponse()
         info["responseStart"] = now_ms()
         self.sink.headers(response.status, response.getheaders(), dict(info))
-        received = 0
         while True:
             piece = response.read1(READ_SIZE)
             if not piece:
                 break
-            received += len(piece)
             self.sink.body(piece)  # raises if the task is over: we stop, `run` cleans up
-        info.update(responseEnd=now_ms(), sendBytesCount=sent, receivedBytedCount=received)
+        counts = self.counts
+        info.update(
+            responseEnd=now_ms(),
+            sendBytesCount=counts["sent"],
+            receivedBytedCount=counts["received"],
+        )
         if not self.aborted:
             self.sink.end(info)
 

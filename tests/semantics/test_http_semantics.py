@@ -284,6 +284,22 @@ def test_download_without_content_length(transport: Adapter) -> None:
     assert all(e["progress"] == 0 for e in events[:-1])
 
 
+def test_byte_counts_are_as_on_the_wire(transport: Adapter) -> None:
+    """`sendBytesCount` counts the request's head and body, `receivedBytedCount` the
+    response's head and body (API.md §3, issue 11 §2), for every transport with a wire (the
+    mock's responses have no head: it counts bodies)."""
+    if transport.kind == "mock":
+        pytest.skip("the mock transport has no wire")
+    rt = transport.runtime()
+    body = b"x" * 1000
+    res = ok(rt.request(url=transport.url("/bytes/3000"), method="POST", data=body))
+    profile = res["profile"]
+    assert len(res["data"]) == 3000
+    assert len(body) + len("POST /bytes/3000 HTTP/1.1\r\n\r\n") < profile["sendBytesCount"]
+    assert profile["sendBytesCount"] < len(body) + 4096  # a head, not a second body
+    assert 3000 + len("HTTP/1.1 200 OK\r\n\r\n") < profile["receivedBytedCount"] < 3000 + 4096
+
+
 def test_download_max_bytes(transport: Adapter) -> None:
     rt = transport.runtime({"limits": {"downloadMaxBytes": 1000}})
     error = fails(rt.downloadFile(url=transport.url("/bytes/5000")))
