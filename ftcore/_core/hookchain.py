@@ -11,7 +11,9 @@ through pluggy, which runs wrappers.
 
 Plugins may be registered or blocked after the runtime is made (`runtime.pm`): every call
 compares the hook's implementations with those it compiled (one list copy and compare) and
-compiles again when they changed.
+compiles again when they changed. While pluggy's tracing or call monitoring is on
+(`pm.trace.root.setwriter`, `pm.add_hookcall_monitoring`: they replace the manager's
+`_inner_hookexec`), calls go through pluggy, so those tools see every hook.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Any, Callable, List, Sequence, Tuple
 
 from pluggy import HookCaller, HookImpl
+from pluggy._callers import _multicall
 
 __all__ = ["chain"]
 
@@ -31,8 +34,11 @@ def chain(hook: HookCaller) -> Call:
     argnames: Tuple[str, ...] = tuple(hook.spec.argnames)
     firstresult = bool(hook.spec.opts.get("firstresult", False))
     compiled: List[Tuple[Sequence[HookImpl], Call]] = [((), _nothing(firstresult))]
+    manager = getattr(hook._hookexec, "__self__", None)  # the PluginManager
 
     def call(*args: Any) -> Any:
+        if getattr(manager, "_inner_hookexec", _multicall) is not _multicall:
+            return hook(**dict(zip(argnames, args)))  # traced or monitored: pluggy's way
         impls = hook.get_hookimpls()
         current = compiled[0]  # one read: another thread may replace it meanwhile
         if impls != current[0]:

@@ -145,3 +145,20 @@ def test_the_runtime_sees_a_plugin_registered_or_blocked_after_it_was_made() -> 
         rt.check_url("request", "https://ok.example.com/")
     finally:
         rt.close()
+
+
+def test_monitoring_and_tracing_see_every_call() -> None:
+    """While pluggy's call monitoring is on, the chain calls through pluggy, so the monitor
+    hears each call; once it is off, the compiled path is taken again."""
+    pm = _manager()
+    pm.register(_timeout_plugin("a", 3.0))
+    compiled = chain(pm.hook.ftcore_timeout_choose)
+    heard: List[str] = []
+    undo = pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: heard.append(name), lambda *args: None
+    )
+    assert compiled(RUNTIME, API, OPTIONS) == 3.0
+    assert heard == ["ftcore_timeout_choose"]
+    undo()
+    assert compiled(RUNTIME, API, OPTIONS) == 3.0
+    assert heard == ["ftcore_timeout_choose"]
