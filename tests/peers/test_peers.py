@@ -25,6 +25,7 @@ from tests.peers.http_app import GZIP_PLAIN, JSON_OBJECT, SET_COOKIES, pattern_b
 from tests.peers.http_server import HTTPPeer
 from tests.peers.lifecycle import open_fd_count, peer_threads
 from tests.peers.tls import TLSMaterial
+from tests.support.waits import wait_until
 from tests.peers.udp import UDPPeer, ipv6_available
 from tests.peers.ws import WSPeer, close_with, send_on_open
 
@@ -632,12 +633,13 @@ def test_closing_peers_releases_fds_and_threads(tls_material: TLSMaterial) -> No
     udp = UDPPeer("udp4")
     with contextlib.ExitStack() as clients:
         _open_clients(clients, http, https, tls_material.client_context(), stall, ws)
-        assert http.live_connections == 2
+        assert wait_until(lambda: http.live_connections == 2)  # the accept thread counts it
         for peer in (http, https, stall, ws, udp):
             peer.close()  # with the clients still connected
         peer.close()  # idempotent
-    assert set(peer_threads()) == threads_before
-    assert open_fd_count() == fds_before
+    # a connection thread of a peer may still be unwinding from the close it was just told of
+    assert wait_until(lambda: set(peer_threads()) == threads_before), peer_threads()
+    assert wait_until(lambda: open_fd_count() == fds_before), (open_fd_count(), fds_before)
 
 
 def test_wait_idle_follows_the_client(http_server_factory) -> None:
