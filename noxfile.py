@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 
@@ -73,15 +74,33 @@ def docs(session: nox.Session) -> None:
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 
+BENCH_SCRIPTS = (  # each takes --quick and --json PATH (bench/results.py)
+    "importtime", "core_overhead", "http", "dial", "files", "streaming", "websocket", "udp",
+    "tcp",
+)  # fmt: skip
+
+
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Side-by-side benchmarks; each prints ratios against its references from the same run."""
+    """Side-by-side benchmarks, then docs/results.rst and its chart from their JSON rows
+    (bench/report.py). `-- --quick`: a smoke run of every script, a few minutes in all."""
+    unknown = [arg for arg in session.posargs if arg != "--quick"]
+    if unknown:
+        session.error("bench takes only --quick, not %s" % " ".join(unknown))
+    quick = ["--quick"] if session.posargs else []
     session.install(
         "-q", ".[test]", "requests", "websocket-client", "wsaccel", "aiohttp",
-        "httpx", "httpx-sse", "aiohttp-sse-client",
+        "httpx", "httpx-sse", "aiohttp-sse-client", "numpy", "matplotlib",
     )  # fmt: skip
-    for script in ("loop", "importtime", "http", "files", "websocket", "udp", "streaming", "tcp"):
-        session.run("python", "bench/%s.py" % script)
+    out = os.path.join(session.create_tmp(), "bench-results")
+    shutil.rmtree(out, ignore_errors=True)  # the report reads one run's files, no older ones
+    os.makedirs(out)
+    # bench/loop.py prints its table but writes no JSON yet: it is not in the report
+    session.run("python", "bench/loop.py", *(["--rounds", "3", "--n", "20000"] if quick else []))
+    for script in BENCH_SCRIPTS:
+        json_path = os.path.join(out, script + ".json")
+        session.run("python", "bench/%s.py" % script, "--json", json_path, *quick)
+    session.run("python", "bench/report.py", out)
 
 
 @nox.session(python="3.11")

@@ -1,6 +1,6 @@
 """ftcore's own CPU per request, with a transport that answers instantly (no sockets).
 
-    python bench/core_overhead.py [--rounds 7] [--n 5000] [--profile]
+    python bench/core_overhead.py [--rounds 7] [--n 5000] [--profile] [--quick] [--json PATH]
 
 What is left when the network costs nothing: options, policy hooks, the task lifecycle,
 the inbox from transport to loop, result and profile building, callbacks. Two workloads,
@@ -12,6 +12,7 @@ interleaved round after round, medians of CPU microseconds per request (all thre
 * worker: the default loop thread, a transport that answers from one worker thread (as the
   urllib3 transport does), and the caller blocking in `.result()`: adds the thread hops.
 
+The process is pinned to CPU 0 (one-in-flight work: one CPU, as in the other benchmarks).
 `--profile` prints a cProfile of the inline workload.
 """
 
@@ -30,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
 
 import ftcore  # noqa: E402
+from bench.results import CALLBACKS, CALLER, UNPINNED, Results, add_arguments  # noqa: E402
 from ftcore.transports import HttpRequest, HttpSink  # noqa: E402
 
 URL = "http://127.0.0.1:8080/small"
@@ -163,10 +165,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--n", type=int, default=5000, help="requests per workload per round")
     parser.add_argument("--profile", action="store_true", help="cProfile the inline workload")
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.n = min(args.rounds, 3), min(args.n, 1000)
     if args.profile:
         profile(args.n)
         return
+    pinned = hasattr(os, "sched_setaffinity")
+    if pinned:
+        os.sched_setaffinity(0, {0})  # the loop and worker threads made later inherit it
     inline(200), worker(200)  # warm: imports, caches
     results: Dict[str, List[float]] = {"inline": [], "worker": []}
     for _ in range(args.rounds):
@@ -179,6 +187,18 @@ def main() -> None:
             "  %-8s %7.1f CPU us/request  (min %.1f, max %.1f)"
             % (name, statistics.median(values), min(values), max(values))
         )
+    written = Results("core_overhead", "Core overhead", quick=args.quick)
+    rows = written.workload(
+        "ft.request with an instant transport (no sockets)",
+        "CPU µs/request",
+        higher_is_better=False,
+        pinning="CPU 0" if pinned else UNPINNED,
+        note="Inline: callbacks on a loop driven by run_once; worker: the loop thread, one "
+        "transport worker thread, the caller in .result()",
+    )
+    rows.ours("ftcore inline", CALLBACKS, results["inline"])
+    rows.ours("ftcore worker", CALLER, results["worker"])
+    written.write(args.json)
 
 
 if __name__ == "__main__":

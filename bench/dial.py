@@ -164,7 +164,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two short rounds")
     parser.add_argument("--json", help="write the rows here (bench/results.py schema)")
     args = parser.parse_args()
-    if not args.quick and os.environ.get("FTCORE_BENCH_PINNED") != "1" and hasattr(os, "sched_setaffinity"):
+    if (
+        not args.quick
+        and os.environ.get("FTCORE_BENCH_PINNED") != "1"
+        and hasattr(os, "sched_setaffinity")
+    ):
         os.environ["FTCORE_BENCH_PINNED"] = "1"
         os.execvp("taskset", ["taskset", "-c", "0", sys.executable] + sys.argv)
     rounds, seconds = (2, 0.2) if args.quick else (ROUNDS, SECONDS)
@@ -181,13 +185,18 @@ def main() -> None:
         handle.write(authority.cert_pem.bytes())
     settings = TlsSettings(cafile=handle.name)
 
-    results = Results("dial", "Dialling an HTTP connection", quick=args.quick, server="accept+close")
+    results = Results(
+        "dial", "Dialling an HTTP connection", quick=args.quick, server="accept+close"
+    )
     for tls in (False, True):
         server = Server(server_context if tls else None)
         bench = Bench(settings)
         try:
             for host in ("127.0.0.1", "localhost"):
-                name = "connect %s%s" % ("TLS " if tls else "TCP ", "by IP" if host[0] == "1" else "by name")
+                name = "connect %s%s" % (
+                    "TLS " if tls else "TCP ",
+                    "by IP" if host[0] == "1" else "by name",
+                )
                 contenders = {
                     "urllib3 on a worker": bench.urllib3_worker(host, server.port, tls),
                     "net.dial": bench.net_dial(host, server.port, tls),
@@ -198,7 +207,9 @@ def main() -> None:
                 for _ in range(rounds):
                     for key, start_one in contenders.items():
                         samples[key].append(bench.rate(start_one, seconds))
-                row = results.workload(name, "connections/s", peer="urllib3 on a worker", pinning=ONE_CPU)
+                row = results.workload(
+                    name, "connections/s", peer="urllib3 on a worker", pinning=ONE_CPU
+                )
                 row.peer("urllib3 on a worker", NO_STYLE, samples["urllib3 on a worker"])
                 row.ours("net.dial", NO_STYLE, samples["net.dial"])
                 print(

@@ -1,6 +1,7 @@
 """downloadFile / uploadFile throughput and peak memory, side by side.
 
     python bench/files.py [--rounds 5] [--download-mib 1024] [--upload-mib 256]
+                          [--quick] [--json PATH]
 
 Download: a file of --download-mib MiB served by nginx (`nginx-light`; a Python static
 server in another process when nginx is missing), fetched to a file by `ft.downloadFile`,
@@ -10,12 +11,13 @@ multipart/form-data to a server (another process) that discards the body with `r
 by `ft.uploadFile`, `curl -F`, a urllib3 streamed multipart body, and `requests` (which
 builds the whole body in memory).
 
-Each contender runs in its own subprocess, pinned with `taskset -c 0,1` (when taskset
-exists); its peak RSS is the `ru_maxrss` that `os.wait4` reports for that child alone. Rounds
-are interleaved (every contender once per round, order rotated) and the medians printed, with
-each contender's ratio to the urllib3 baseline. Python upload contenders first post a 1 KiB
-file, untimed, on the connection the timed upload reuses (curl cannot). Files live in a temp
-dir under /tmp, removed at the end.
+Bulk transfers: each contender runs in its own subprocess pinned to CPU 0 and the servers
+to CPU 1 (`taskset -c`, when it exists and there are two CPUs), so a server never shares the
+client's CPU; its peak RSS is its own VmHWM (see `measure`). Rounds are interleaved (every
+contender once per round, order rotated) and the medians printed, with each contender's ratio
+to http.client `readinto` (download) and to urllib3 (upload): the peers of issue 15's goals.
+Python upload contenders first post a 1 KiB file, untimed, on the connection the timed upload
+reuses (curl cannot). Files live in a temp dir under /tmp, removed at the end.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from bench.results import NO_STYLE, SPLIT, UNPINNED, Goal, Results, add_arguments  # noqa: E402
+
 MiB = 1 << 20
 CHUNK = 64 * 1024
 
@@ -352,15 +358,19 @@ def sink_server(port: int) -> None:
 # -- the driver -----------------------------------------------------------------------------
 
 
+def _two_cpus() -> bool:
+    return bool(shutil.which("taskset")) and (os.cpu_count() or 1) > 1
+
+
 def pin() -> List[str]:
-    return ["taskset", "-c", "0,1"] if shutil.which("taskset") else []
+    """The contenders on CPU 0, never on the servers' CPU."""
+    return ["taskset", "-c", "0"] if _two_cpus() else []
 
 
 def server_pin() -> List[str]:
-    """The servers stay on CPU 1 (the last one), so a contender mostly has CPU 0 to itself
-    instead of landing on the server's CPU in some rounds and not in others."""
-    cpus = os.cpu_count() or 1
-    return ["taskset", "-c", str(cpus - 1)] if shutil.which("taskset") and cpus > 1 else []
+    """The servers on CPU 1 (the last one), so a contender has CPU 0 to itself instead of
+    landing on the server's CPU in some rounds and not in others."""
+    return ["taskset", "-c", str((os.cpu_count() or 1) - 1)] if _two_cpus() else []
 
 
 def measure(cmd: List[str], env: Dict[str, str]) -> Tuple[Dict[str, Any], float]:
@@ -441,15 +451,17 @@ def curl_upload(url: str, path: str) -> List[str]:
 
 
 def run_rounds(
+    results: Results,
     title: str,
     contenders: List[Tuple[str, Any]],
     rounds: int,
     size: int,
     baseline: str,
     env: Dict[str, str],
+    goals: Dict[str, List[Goal]],
     cleanup: Optional[str] = None,
 ) -> None:
-    results: Dict[str, List[Tuple[float, float]]] = {name: [] for name, _ in contenders}
+    samples: Dict[str, List[Tuple[float, float]]] = {name: [] for name, _ in contenders}
     for index in range(rounds):
         order = contenders[index % len(contenders) :] + contenders[: index % len(contenders)]
         for name, command in order:
@@ -461,14 +473,16 @@ def run_rounds(
             assert result["status"] == 200, (name, result)
             if "download" in title.lower():
                 assert int(result["bytes"]) == size, (name, result)
-            results[name].append((size / MiB / float(result["seconds"]), rss))
-    base = statistics.median(r[0] for r in results[baseline])
-    print("\n%s (%d rounds, medians)" % (title, rounds))
-    print("  %-26s %10s %8s %14s" % ("contender", "MiB/s", "ratio", "peak RSS MiB"))
+            samples[name].append((size / MiB / float(result["seconds"]), rss))
+    pinning = SPLIT if _two_cpus() else UNPINNED
+    rows = results.workload(title, "MiB/s", peer=baseline, pinning=pinning)
     for name, _ in contenders:
-        rate = statistics.median(r[0] for r in results[name])
-        rss = statistics.median(r[1] for r in results[name])
-        print("  %-26s %10.0f %7.2fx %14.1f" % (name, rate, rate / base, rss))
+        rates = [r[0] for r in samples[name]]
+        rss = statistics.median(r[1] for r in samples[name])
+        if name.startswith("ft."):  # ft.downloadFile, ft.uploadFile
+            rows.ours(name, NO_STYLE, rates, goals=goals.get(name, ()), peak_rss_mib=rss)
+        else:
+            rows.peer(name, NO_STYLE, rates, peak_rss_mib=rss)
 
 
 def main() -> None:
@@ -481,7 +495,12 @@ def main() -> None:
         default="/tmp",
         help="where the work files go (default /tmp; /dev/shm takes the disk out)",
     )
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = min(args.rounds, 3)
+        args.download_mib, args.upload_mib = min(args.download_mib, 64), min(args.upload_mib, 32)
+    results = Results("files", "Files", quick=args.quick)
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -523,8 +542,11 @@ def main() -> None:
         )
         print("files in %s" % workdir)
         print("cpus: %d; servers pinned with %s" % (os.cpu_count() or 0, " ".join(server_pin())))
+        results.notes["download server"] = kind
+        results.notes["upload server"] = "Python recv_into"
         run_rounds(
-            "Download %d MiB" % args.download_mib,
+            results,
+            "download %d MiB" % args.download_mib,
             [
                 ("ft.downloadFile", lambda: python_child("ft.downloadFile", url, dest, workdir)),
                 ("curl -o", lambda: curl_download(url, dest)),
@@ -539,12 +561,14 @@ def main() -> None:
             ],
             args.rounds,
             args.download_mib * MiB,
-            "urllib3 stream 64K",
+            "http.client readinto",
             env,
+            {"ft.downloadFile": [Goal("http.client readinto", ratio=1.0)]},  # issue 15: keep
             cleanup=dest,
         )
         run_rounds(
-            "Upload %d MiB (multipart/form-data)" % args.upload_mib,
+            results,
+            "upload %d MiB, multipart/form-data" % args.upload_mib,
             [
                 (
                     "ft.uploadFile",
@@ -564,6 +588,7 @@ def main() -> None:
             args.upload_mib * MiB,
             "urllib3 streamed upload",
             env,
+            {"ft.uploadFile": [Goal("urllib3 streamed upload", ratio=1.3)]},  # issue 15: keep
         )
     finally:
         for proc in procs:
@@ -574,6 +599,8 @@ def main() -> None:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+    results.print()
+    results.write(args.json)
 
 
 if __name__ == "__main__":

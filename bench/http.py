@@ -1,18 +1,27 @@
-"""Benchmark: ft.request against http.client, urllib3 and requests: small GETs, keep-alive.
+"""Benchmark: ft.request against http.client, urllib3, requests and aiohttp: small GETs,
+keep-alive.
 
     python bench/http.py                 # the table (a few tens of seconds)
+    python bench/http.py --quick         # a short smoke run
+    python bench/http.py --json PATH     # also write the rows as JSON (bench/results.py)
     python bench/http.py --profile       # plus a cProfile of ft.request's per-request path
 
-A fast HTTP/1.1 keep-alive server runs in its own process on CPU 1 (nginx when installed,
-else a small asyncio server). Each workload runs in a child process: one request in flight
-(pinned with `taskset -c 0`, so the client is one CPU as in a mini-program host) and ten in
-flight (unpinned). Within a child the contenders alternate, round after round, and the table
-reports medians: requests/s with its ratios to http.client (one keep-alive connection per
-thread) and to raw urllib3, and client CPU per request (all threads of the client process).
-On a busy machine the CPU column is the steadier of the two.
+A fast HTTP/1.1 keep-alive server runs in its own process (nginx when installed, else a small
+asyncio server). Each workload runs in a child process pinned to CPU 0 (`taskset -c 0`, so
+the client is one CPU as in a mini-program host): one request in flight, with the server on
+CPU 0 too (one core serving both ends of a latency-bound exchange), and ten in flight, with
+the server on CPU 1. Within a child every contender is warmed up the same way, then the
+contenders alternate, round after round, and the table reports medians: requests/s with the
+ratio to http.client (one in flight) or aiohttp (ten in flight), and client CPU per request
+(all threads of the client process). On a busy machine the CPU column is the steadier.
+
+Both calling styles: ft.request with callbacks (each success starts the next request, on the
+loop) and from the caller's thread (`.result()`); the peers as they are used (http.client,
+urllib3 and requests from the caller's thread, ten threads for ten in flight; aiohttp from
+its loop, ten tasks for ten in flight).
 
 Goals (issue 15): ft.request callbacks >= 1.0x http.client with one in flight, `.result()`
->= 0.8x.
+>= 0.8x; callbacks >= 1.0x aiohttp with ten in flight.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
@@ -34,14 +44,26 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: E402
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
 
+from bench.results import (  # noqa: E402
+    CALLBACKS,
+    CALLER,
+    ONE_CPU,
+    SPLIT,
+    Goal,
+    Results,
+    add_arguments,
+)
+
 BODY = b'{"ok":true,"n":1}'
 ROUNDS = 5
 SECONDS = 0.6  # per contender per round
+WARMUP_SECONDS = 0.1  # per contender, once, before the first round
+QUICK = {"ROUNDS": 3, "SECONDS": 0.2}
 CONCURRENCY = 10
 
 
@@ -87,11 +109,11 @@ def wait_listening(port: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def start_server() -> Tuple[subprocess.Popen, str, str, Optional[str]]:
-    """(process, url, kind, temp dir to remove)."""
+def start_server(cpu: int) -> Tuple[subprocess.Popen, str, str, Optional[str]]:
+    """(process, url, kind, temp dir to remove), the server pinned to `cpu` when it exists."""
     pin = (
-        ["taskset", "-c", "1"]
-        if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1
+        ["taskset", "-c", str(cpu)]
+        if shutil.which("taskset") and (os.cpu_count() or 1) > cpu
         else []
     )
     nginx = shutil.which("nginx") or (
@@ -176,22 +198,36 @@ class Contenders:
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY)
         self.session.mount("http://", adapter)
         self.rt = ftcore.Runtime(entrypoints=False)
-        self.rt.request(url=url).result(10)  # warm: transport made, connection open
-        self.pm.request("GET", url)
-        self.session.get(url)
+        self.connections: List[Any] = []  # http.client's, one per thread
+        self.aio = asyncio.new_event_loop()  # aiohttp's loop, on this thread, as its users do
+        self.aio_session = self.aio.run_until_complete(self._aiohttp_session())
+
+    async def _aiohttp_session(self) -> Any:
+        import aiohttp
+
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY))
 
     def close(self) -> None:
         self.rt.close()
         self.pm.clear()
         self.session.close()
+        for conn in self.connections:
+            conn.close()
+        self.aio.run_until_complete(self.aio_session.close())
+        self.aio.close()
 
-    def http_client(self) -> Callable[[], None]:
-        """One GET on this thread's own keep-alive `http.client` connection."""
+    def http_client(self, i: int = 0) -> Callable[[], None]:
+        """One GET on keep-alive `http.client` connection `i` (one per thread), made once and
+        kept, as the pooled contenders keep theirs: no connect inside a timed round."""
         import http.client
         from urllib.parse import urlsplit
 
         parts = urlsplit(self.url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        while len(self.connections) <= i:
+            self.connections.append(
+                http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            )
+        conn = self.connections[i]
         path = parts.path
 
         def one() -> None:
@@ -228,6 +264,24 @@ class Contenders:
             assert response.status_code == 200 and response.content == BODY
             n += 1
         return n
+
+    def aiohttp_seq(self, seconds: float) -> int:
+        return self.aio.run_until_complete(self._aiohttp_tasks(seconds, 1))
+
+    async def _aiohttp_tasks(self, seconds: float, tasks: int) -> int:
+        """`tasks` coroutines, each awaiting one GET after another until `seconds` passed."""
+        get, url, clock = self.aio_session.get, self.url, time.perf_counter
+        end = clock() + seconds
+
+        async def work() -> int:
+            n = 0
+            while clock() < end:
+                async with get(url) as response:
+                    assert response.status == 200 and await response.read() == BODY
+                n += 1
+            return n
+
+        return sum(await asyncio.gather(*(work() for _ in range(tasks))))
 
     def ft_result_seq(self, seconds: float) -> int:
         request, url, n = self.rt.request, self.url, 0
@@ -270,19 +324,22 @@ class Contenders:
     # ten in flight
 
     def threads(self, seconds: float, one: Optional[Callable[[], None]], make: Any = None) -> int:
-        """Ten threads calling `one()` (or each its own `make()`) until `seconds` passed."""
+        """Ten threads calling `one()` (or thread i its own `make(i)`) until `seconds` passed."""
+        calls = [one if make is None else make(i) for i in range(CONCURRENCY)]
         counts = [0] * CONCURRENCY
+        failures: List[BaseException] = []
         end = time.perf_counter() + seconds
 
         def work(i: int) -> None:
-            nonlocal one
-            if make is not None:
-                one = make()
-            assert one is not None
+            call = calls[i]
+            assert call is not None
             n = 0
-            while time.perf_counter() < end:
-                one()
-                n += 1
+            try:
+                while time.perf_counter() < end:
+                    call()
+                    n += 1
+            except BaseException as exc:  # noqa: BLE001 - reported below, on the caller's thread
+                failures.append(exc)
             counts[i] = n
 
         workers = [threading.Thread(target=work, args=(i,)) for i in range(CONCURRENCY)]
@@ -290,6 +347,8 @@ class Contenders:
             w.start()
         for w in workers:
             w.join()
+        if failures:
+            raise RuntimeError("a worker thread failed") from failures[0]
         return sum(counts)
 
     def http_client_conc(self, seconds: float) -> int:
@@ -303,6 +362,9 @@ class Contenders:
         get, url = self.session.get, self.url
         return self.threads(seconds, lambda: get(url))
 
+    def aiohttp_conc(self, seconds: float) -> int:
+        return self.aio.run_until_complete(self._aiohttp_tasks(seconds, CONCURRENCY))
+
     def ft_result_conc(self, seconds: float) -> int:
         request, url = self.rt.request, self.url
         return self.threads(seconds, lambda: request(url=url).result())
@@ -311,41 +373,65 @@ class Contenders:
         return self.ft_callback(seconds, CONCURRENCY)
 
 
-WORKLOADS = {
+# (contender, calling style, method, ftcore's?) per workload; the peers' threads, tasks and
+# chains are in each workload's note below
+WORKLOADS: Dict[str, List[Tuple[str, str, str, bool]]] = {
     "seq": [
-        ("http.client", "http_client_seq"),
-        ("urllib3 PoolManager", "urllib3_seq"),
-        ("requests.Session", "requests_seq"),
-        ("ft.request callbacks", "ft_callback_seq"),
-        ("ft.request .result()", "ft_result_seq"),
+        ("http.client", CALLER, "http_client_seq", False),
+        ("urllib3", CALLER, "urllib3_seq", False),
+        ("requests", CALLER, "requests_seq", False),
+        ("aiohttp", CALLBACKS, "aiohttp_seq", False),
+        ("ft.request", CALLBACKS, "ft_callback_seq", True),
+        ("ft.request", CALLER, "ft_result_seq", True),
     ],
     "conc": [
-        ("http.client (10 threads)", "http_client_conc"),
-        ("urllib3 PoolManager (10 threads)", "urllib3_conc"),
-        ("requests.Session (10 threads)", "requests_conc"),
-        ("ft.request callbacks (10 chains)", "ft_callback_conc"),
-        ("ft.request .result() (10 threads)", "ft_result_conc"),
+        ("http.client", CALLER, "http_client_conc", False),
+        ("urllib3", CALLER, "urllib3_conc", False),
+        ("requests", CALLER, "requests_conc", False),
+        ("aiohttp", CALLBACKS, "aiohttp_conc", False),
+        ("ft.request", CALLBACKS, "ft_callback_conc", True),
+        ("ft.request", CALLER, "ft_result_conc", True),
     ],
+}
+TITLES = {
+    "seq": "small GET, 1 in flight",
+    "conc": "small GET, 10 in flight",
+}
+NOTES = {
+    "seq": "One keep-alive connection each",
+    "conc": "http.client, urllib3, requests and ft.request .result(): 10 threads; aiohttp: "
+    "10 tasks; ft.request callbacks: 10 chains",
+}
+PEERS = {"seq": "http.client", "conc": "aiohttp"}
+GOALS = {  # issue 15
+    ("seq", CALLBACKS): [Goal("http.client", ratio=1.0)],
+    ("seq", CALLER): [Goal("http.client", ratio=0.8)],
+    ("conc", CALLBACKS): [Goal("aiohttp", ratio=1.0)],
 }
 
 
 def child(workload: str, url: str) -> None:
     bench = Contenders(url)
-    results: Dict[str, List[Tuple[float, float]]] = {name: [] for name, _ in WORKLOADS[workload]}
+    contenders = WORKLOADS[workload]
+    results: Dict[str, List[Tuple[float, float]]] = {
+        "%s|%s" % (name, style): [] for name, style, _, _ in contenders
+    }
     try:
+        for _, _, method, _ in contenders:  # the same warm-up for every contender
+            getattr(bench, method)(WARMUP_SECONDS)
         for round_no in range(ROUNDS):
-            order = WORKLOADS[workload] if round_no % 2 == 0 else WORKLOADS[workload][::-1]
-            for name, method in order:
-                results[name].append(rate(getattr(bench, method)))
+            for name, style, method, _ in contenders if round_no % 2 == 0 else contenders[::-1]:
+                results["%s|%s" % (name, style)].append(rate(getattr(bench, method)))
     finally:
         bench.close()
     print(json.dumps(results))
 
 
-def run_child(workload: str, url: str, pin: bool) -> Dict[str, List[List[float]]]:
-    prefix = ["taskset", "-c", "0"] if pin and shutil.which("taskset") else []
+def run_child(workload: str, url: str, quick: bool) -> Dict[str, List[List[float]]]:
+    prefix = ["taskset", "-c", "0"] if shutil.which("taskset") else []
     out = subprocess.run(
-        prefix + [sys.executable, __file__, "--child", workload, url],
+        prefix + [sys.executable, __file__, "--child", workload, url]
+        + (["--quick"] if quick else []),
         check=True,
         capture_output=True,
         text=True,
@@ -366,7 +452,7 @@ def profile(url: str, count: int = 3000) -> None:
 
     profiler = cProfile.Profile()  # enabled on the loop thread: it profiles that thread only
     rt = ftcore.Runtime(entrypoints=False)
-    rt.request(url=url).result(10)
+    rt.request(url=url).result(10)  # warm: transport made, connection open
     done = threading.Event()
     left = [count]
 
@@ -421,61 +507,66 @@ def profile(url: str, count: int = 3000) -> None:
 
 
 def main() -> None:
+    global ROUNDS, SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="also profile ft.request")
     parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
+    add_arguments(parser)
     args = parser.parse_args()
+    if args.quick:
+        ROUNDS, SECONDS = QUICK["ROUNDS"], QUICK["SECONDS"]
     if args.serve:
         serve(args.serve)
         return
     if args.child:
         child(*args.child)
         return
-    proc, url, kind, temp = start_server()
-    try:
-        if not args.profile_only:
-            print(
-                "server: %s on CPU 1; %d rounds x %.1fs per contender, interleaved; medians"
-                % (kind, ROUNDS, SECONDS)
-            )
-            print(
-                "python %s, urllib3 %s"
-                % (sys.version.split()[0], __import__("urllib3").__version__)
-            )
-            for workload, pin, title in (
-                ("seq", True, "one request in flight (client pinned: taskset -c 0)"),
-                ("conc", False, "ten requests in flight (client unpinned)"),
-            ):
-                results = run_child(workload, url, pin)
-                rates = {
-                    name: statistics.median(v[0] for v in values)
-                    for name, values in results.items()
-                }
-                cpus = {
-                    name: statistics.median(v[1] for v in values)
-                    for name, values in results.items()
-                }
-                stdlib, pool = (rates[name] for name, _ in WORKLOADS[workload][:2])
-                print("\n%s" % title)
-                print(
-                    "  %-36s %9s %12s %10s %12s"
-                    % ("contender", "req/s", "/http.client", "/urllib3", "CPU us/req")
-                )
-                for name in results:
-                    print(
-                        "  %-36s %9.0f %11.2fx %9.2fx %12.0f"
-                        % (name, rates[name], rates[name] / stdlib, rates[name] / pool, cpus[name])
-                    )
-        if args.profile or args.profile_only:
+    if not args.profile_only:
+        measure(args)
+    if args.profile or args.profile_only:
+        with server(1) as (url, _):
             profile(url)
+
+
+def measure(args: argparse.Namespace) -> None:
+    import urllib3
+
+    print("%d rounds x %.1fs per contender, interleaved; medians" % (ROUNDS, SECONDS))
+    print("python %s, urllib3 %s" % (sys.version.split()[0], urllib3.__version__))
+    results = Results("http", "HTTP", quick=args.quick, urllib3=urllib3.__version__)
+    for workload, server_cpu, pinning in (("seq", 0, ONE_CPU), ("conc", 1, SPLIT)):
+        with server(server_cpu) as (url, kind):
+            samples = run_child(workload, url, args.quick)
+        results.notes["server"] = kind
+        rows = results.workload(TITLES[workload], "requests/s", peer=PEERS[workload],
+                                pinning=pinning, note=NOTES[workload])
+        for name, style, _, ours in WORKLOADS[workload]:
+            values = samples["%s|%s" % (name, style)]
+            rates = [v[0] for v in values]
+            cpu = {"client_cpu_us_per_request": statistics.median(v[1] for v in values)}
+            if ours:
+                rows.ours(name, style, rates, goals=GOALS.get((workload, style), ()), **cpu)
+            else:
+                rows.peer(name, style, rates, **cpu)
+    results.print()
+    results.write(args.json)
+
+
+@contextlib.contextmanager
+def server(cpu: int) -> Iterator[Tuple[str, str]]:
+    """The benchmark server on `cpu`, for the time of the block: (url, kind)."""
+    proc, url, kind, temp = start_server(cpu)
+    try:
+        yield url, kind
     finally:
         proc.terminate()
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
 

@@ -1,21 +1,25 @@
 """Benchmark: streamed responses, ftcore's iterators against the usual Python clients.
 
     python bench/streaming.py              # both workloads (about a minute)
-    python bench/streaming.py --quick      # fewer rounds, a smaller text body
+    python bench/streaming.py --quick      # a short smoke run: fewer rounds, less text
+    python bench/streaming.py --json PATH  # also write the rows as JSON (bench/results.py)
 
-Workloads (goals from issue 14):
+Workloads (goals from issue 14, on the iterators):
 
 * 100,000 Server-Sent Events of about 100 B each (one chunked response) read through
-  `task.iter_events()`, against httpx + httpx-sse (`connect_sse(...).iter_sse()`, goal
-  >= 1.5x) and aiohttp + aiohttp-sse-client (`EventSource`, goal >= 1.0x);
-* a 1 GiB UTF-8 text body (multi-byte characters included) through `task.iter_text()`,
-  against urllib3's `stream()` with an incremental decoder (goal >= 0.8x).
+  `task.iter_events()` from the caller's thread, and counted by an onServerSentEvent listener
+  (callbacks), against httpx + httpx-sse (`connect_sse(...).iter_sse()`, goal >= 1.5x) and
+  aiohttp + aiohttp-sse-client (`EventSource`, goal >= 1.0x);
+* a 1 GiB UTF-8 text body (multi-byte characters included) through `task.iter_text()`, and
+  through an onTextChunkReceived listener (callbacks), against urllib3's `stream()` with an
+  incremental decoder (goal >= 0.8x).
 
-A small HTTP server runs in its own process. Every measurement runs in a fresh child process
-(so its peak RSS is its own: VmHWM minus the RSS before the request), the contenders
-alternate round after round, and the table gives medians of events/s or MiB/s, the ratio of
-ftcore to each contender, and the RSS each one grew by. Contenders whose packages are not
-installed are listed as skipped.
+A small HTTP server runs in its own process on CPU 1; every measurement runs in a fresh child
+process on CPU 0 (bulk transfers: the server does not share the client's CPU), so its peak
+RSS is its own (VmHWM minus the RSS before the request). Each child warms up with one small
+request on the connection the timed one reuses; the contenders alternate round after round,
+and the table gives medians of events/s or MiB/s, the ratios, and the RSS each one grew by.
+Contenders whose packages are not installed are listed as skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import argparse  # noqa: E402
 import codecs  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -39,6 +44,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
+
+from bench.results import (  # noqa: E402
+    CALLBACKS,
+    CALLER,
+    SPLIT,
+    UNPINNED,
+    Goal,
+    Results,
+    add_arguments,
+)
 
 EVENTS = 100_000
 TEXT_BYTES = 2**30
@@ -189,6 +204,46 @@ def aiohttp_events(url: str) -> int:
     return asyncio.run(main())
 
 
+def ft_events_callbacks(url: str) -> int:
+    import ftcore
+
+    with ftcore.Runtime(entrypoints=False) as rt:
+        rt.request(url=url.replace("/sse", "/text?bytes=2")).result(10)  # warm: the transport
+
+        def run() -> int:
+            count = [0]
+
+            def on_event(res: Dict[str, Any]) -> None:
+                count[0] += 1
+
+            task = rt.request(url=url, enableChunked=True, timeout=600000)
+            task.onServerSentEvent(on_event)
+            task.result()
+            return count[0]
+
+        return measured(run)
+
+
+def ft_text_callbacks(url: str) -> int:
+    import ftcore
+
+    with ftcore.Runtime(entrypoints=False) as rt:
+        rt.request(url=url.split("?")[0] + "?bytes=2").result(10)
+
+        def run() -> int:
+            total = [0]
+
+            def on_text(res: Dict[str, Any]) -> None:
+                total[0] += len(res["data"])
+
+            task = rt.request(url=url, enableChunked=True, timeout=600000)
+            task.onTextChunkReceived(on_text)
+            task.result()
+            return total[0]
+
+        return measured(run)
+
+
 def ft_text(url: str) -> int:
     import ftcore
 
@@ -238,21 +293,30 @@ async def measured_async(run: Callable[[], Any]) -> int:
     return int(count)
 
 
-CONTENDERS: Dict[str, Tuple[str, Callable[[str], int], Tuple[str, ...]]] = {
-    "ft_events": ("ftcore iter_events()", ft_events, ()),
-    "httpx_events": ("httpx + httpx-sse", httpx_events, ("httpx", "httpx_sse")),
+# name: (contender, calling style, client, modules it needs, ftcore's?)
+CONTENDERS: Dict[str, Tuple[str, str, Callable[[str], int], Tuple[str, ...], bool]] = {
+    "ft_events": ("ftcore iter_events()", CALLER, ft_events, (), True),
+    "ft_events_callbacks": ("ftcore onServerSentEvent", CALLBACKS, ft_events_callbacks, (), True),
+    "httpx_events": ("httpx-sse", CALLER, httpx_events, ("httpx", "httpx_sse"), False),
     "aiohttp_events": (
-        "aiohttp + aiohttp-sse-client",
+        "aiohttp-sse-client",
+        CALLBACKS,
         aiohttp_events,
         ("aiohttp", "aiohttp_sse_client"),
+        False,
     ),
-    "ft_text": ("ftcore iter_text()", ft_text, ()),
-    "urllib3_text": ("urllib3 stream() + decoder", urllib3_text, ("urllib3",)),
+    "ft_text": ("ftcore iter_text()", CALLER, ft_text, (), True),
+    "ft_text_callbacks": ("ftcore onTextChunkReceived", CALLBACKS, ft_text_callbacks, (), True),
+    "urllib3_text": ("urllib3", CALLER, urllib3_text, ("urllib3",), False),
+}
+GOALS = {  # issue 14, on the iterators
+    "ft_events": [Goal("httpx-sse", ratio=1.5), Goal("aiohttp-sse-client", ratio=1.0)],
+    "ft_text": [Goal("urllib3", ratio=0.8)],
 }
 
 
 def child(name: str, url: str) -> None:
-    CONTENDERS[name][1](url)
+    CONTENDERS[name][2](url)
     print(json.dumps(RESULT))
 
 
@@ -262,9 +326,15 @@ def installed(modules: Tuple[str, ...]) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in modules)
 
 
+def pinned(cpu: int) -> List[str]:
+    """`taskset -c cpu` where there are two CPUs or more (else nothing)."""
+    two = shutil.which("taskset") and (os.cpu_count() or 1) > 1
+    return ["taskset", "-c", str(cpu)] if two else []
+
+
 def run_child(name: str, url: str) -> Dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", name, url],
+        pinned(0) + [sys.executable, __file__, "--child", name, url],
         check=True,
         capture_output=True,
         text=True,
@@ -273,36 +343,37 @@ def run_child(name: str, url: str) -> Dict[str, float]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def workload(title: str, url: str, names: List[str], rounds: int, unit: str, scale: float) -> None:
-    runnable = [n for n in names if installed(CONTENDERS[n][2])]
-    results: Dict[str, List[Dict[str, float]]] = {n: [] for n in runnable}
+def workload(results: Results, title: str, url: str, names: List[str], rounds: int,
+             unit: str, scale: float, peer: str) -> None:
+    runnable = [n for n in names if installed(CONTENDERS[n][3])]
+    samples: Dict[str, List[Dict[str, float]]] = {n: [] for n in runnable}
     for round_no in range(rounds):
         for name in runnable if round_no % 2 == 0 else runnable[::-1]:
-            results[name].append(run_child(name, url))
-    print("\n%s (median of %d rounds)" % (title, rounds))
-    print("  %-34s %14s %10s %12s" % ("contender", unit, "ft ratio", "RSS growth"))
-    ours = None
+            samples[name].append(run_child(name, url))
+    counts = {r["count"] for runs in samples.values() for r in runs}
+    if len(counts) > 1:  # every contender must have read the whole body, and the same one
+        raise SystemExit("%s: the contenders disagree: %s" % (title, sorted(counts)))
+    rows = results.workload(title, unit, peer=peer, pinning=SPLIT if pinned(0) else UNPINNED)
     for name in names:
-        label = CONTENDERS[name][0]
-        if name not in results:
-            print("  %-34s %14s" % (label, "skipped (not installed)"))
+        label, style, _, _, ours = CONTENDERS[name]
+        if name not in samples:
+            print("%s: %s skipped (not installed)" % (title, label))
             continue
-        rates = [r["count"] / r["seconds"] / scale for r in results[name]]
-        speed = statistics.median(rates)
-        growth = statistics.median(r["rss"] for r in results[name]) / 2**20
-        if ours is None:
-            ours = speed
-        ratio = ours / speed if speed else float("nan")
-        print("  %-34s %14.1f %9.2fx %9.1f MiB" % (label, speed, ratio, growth))
+        rates = [r["count"] / r["seconds"] / scale for r in samples[name]]
+        growth = statistics.median(r["rss"] for r in samples[name]) / 2**20
+        if ours:
+            rows.ours(label, style, rates, goals=GOALS.get(name, ()), rss_growth_mib=growth)
+        else:
+            rows.peer(label, style, rates, rss_growth_mib=growth)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="3 rounds, a 256 MiB text body")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("NAME", "URL"), help=argparse.SUPPRESS)
+    add_arguments(parser)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
@@ -312,35 +383,41 @@ def main() -> None:
         return
     port = free_port()
     server: Optional[subprocess.Popen] = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port)]
+        pinned(1) + [sys.executable, __file__, "--serve", str(port)]
     )
+    results = Results("streaming", "Streaming", quick=args.quick)
     try:
         wait_listening(port)
         base = "http://127.0.0.1:%d" % port
         rounds = 3 if args.quick else 5
-        text_bytes = TEXT_BYTES // 4 if args.quick else TEXT_BYTES
+        text_bytes = TEXT_BYTES // 16 if args.quick else TEXT_BYTES
         print("Python %s, %d CPUs" % (sys.version.split()[0], os.cpu_count() or 0))
         workload(
-            "%d SSE events of ~100 B, events/s" % EVENTS,
+            results,
+            "%d SSE events of ~100 B" % EVENTS,
             base + "/sse",
-            ["ft_events", "httpx_events", "aiohttp_events"],
+            ["ft_events", "ft_events_callbacks", "httpx_events", "aiohttp_events"],
             rounds,
             "events/s",
             1.0,
+            "httpx-sse",
         )
         workload(
-            "%d MiB of UTF-8 text, MiB/s (characters decoded per second, as MiB)"
-            % (text_bytes // 2**20),
+            results,
+            "%d MiB of UTF-8 text" % (text_bytes // 2**20),
             base + "/text?bytes=%d" % text_bytes,
-            ["ft_text", "urllib3_text"],
+            ["ft_text", "ft_text_callbacks", "urllib3_text"],
             rounds,
-            "MiB/s",
+            "MiB/s (of characters decoded, as MiB)",
             2**20 * (len(TEXT_BLOCK.decode()) / len(TEXT_BLOCK)),
+            "urllib3",
         )
     finally:
         if server is not None:
             server.kill()
             server.wait()
+    results.print()
+    results.write(args.json)
 
 
 if __name__ == "__main__":

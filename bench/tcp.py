@@ -1,13 +1,16 @@
 """TCP: 64-byte echo round trips per second (one in flight), and 1 GiB one-way throughput.
 
     python bench/tcp.py [--rounds 5] [--count 20000] [--gib 1] [--no-pin] [--only ...]
+                        [--quick] [--json PATH]
 
 Clients, each against the same servers in other processes:
 
 * echo, one 64-byte message in flight on one connection:
   ``blocking`` (a blocking stdlib socket: sendall, recv), ``asyncio`` (asyncio streams:
-  write, readexactly) and ``ftcore`` (a `TCPSocket` that writes the next message from its
-  onMessage listener). Goals: ftcore at least 0.8x blocking and 1.5x asyncio.
+  write, readexactly) and ``ftcore`` in both calling styles: callbacks (a `TCPSocket` that
+  writes the next message from its onMessage listener) and the caller's thread (it writes,
+  then waits for the echo that onMessage queues, or takes it from `sock.iter_messages()`).
+  Goals (callbacks): ftcore at least 0.8x blocking and 1.5x asyncio.
 * one-way, 1 GiB sent in 1 MiB chunks, timed until the server acknowledges the last byte:
   ``blocking`` (sendall), ``asyncio`` (write, drain) and ``ftcore`` (write while it returns
   True, go on at onDrain). Goal: ftcore at least 0.8x blocking.
@@ -15,10 +18,11 @@ Clients, each against the same servers in other processes:
 The servers are a small C program compiled with gcc when it is available (else a blocking
 Python server). Pinning (`taskset -c` / `sched_setaffinity`): the client and the echo server
 share CPU 0, so each round trip pays for both sides on one core (one in flight: nothing runs in
-parallel anyway); the one-way server runs on CPU 1, the client on CPU 0. Rounds are
-interleaved; the medians are printed with their ratios (of the medians, and the median of the
-ratios within each round, which is robust to load drifting on a shared machine), plus the
-client process's CPU time per operation.
+parallel anyway); the one-way server runs on CPU 1, the client on CPU 0. Every client is
+warmed up the same way; rounds are interleaved (the order reversed every other round); the
+medians are printed with their ratios (of the medians, and the median of the ratios within
+each round, which is robust to load drifting on a shared machine), plus the client process's
+CPU time per operation.
 """
 
 from __future__ import annotations
@@ -42,6 +46,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(os.path.dirname(HERE), "plugins")]
 
 import ftcore  # noqa: E402
+from bench.results import (  # noqa: E402
+    CALLBACKS,
+    CALLER,
+    NO_STYLE,
+    ONE_CPU,
+    SPLIT,
+    UNPINNED,
+    Goal,
+    Results,
+    add_arguments,
+)
 
 PAYLOAD = b"x" * 64
 CHUNK = bytes(range(256)) * 4096  # 1 MiB
@@ -251,6 +266,37 @@ def echo_ftcore_caller_thread(port: int, count: int) -> Tuple[float, float]:
         return count / elapsed, cpu / count
 
 
+def echo_ftcore_iter(port: int, count: int) -> Tuple[float, float]:
+    """The caller's thread writes, then takes the echo from `sock.iter_messages()`."""
+    with ftcore.Runtime(config=CONFIG, entrypoints=False) as rt:
+        sock = rt.createTCPSocket()
+        connected = threading.Event()
+        errors: List[dict] = []
+        size = len(PAYLOAD)
+        pending = 0
+        sock.onConnect(lambda res: connected.set())
+        sock.onError(errors.append)
+        sock.connect({"address": "127.0.0.1", "port": port})
+        if not connected.wait(10):
+            raise RuntimeError("ftcore did not connect: %r" % errors)
+        with sock.iter_messages(timeout=120) as messages:
+            receive = messages.__next__
+            cpu, start = time.process_time(), time.perf_counter()
+            for n in range(count):
+                sock.write(PAYLOAD)
+                try:
+                    while pending < size:
+                        pending += len(receive()["message"])
+                except (TimeoutError, StopIteration):
+                    raise RuntimeError(
+                        "ftcore echo stalled at %d (errors: %r)" % (n, errors)
+                    ) from None
+                pending -= size
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        sock.close()
+        return count / elapsed, cpu / count
+
+
 # -- one way: bytes per second -------------------------------------------------------------
 
 
@@ -316,39 +362,24 @@ def stream_ftcore(port: int, total: int) -> Tuple[float, float]:
 
 
 Client = Callable[[int, int], Tuple[float, float]]
-ECHO: Dict[str, Client] = {
-    "blocking": echo_blocking,
-    "asyncio": echo_asyncio,
-    "ftcore": echo_ftcore,
-    "ftcore (caller's thread)": echo_ftcore_caller_thread,
+# (name, calling style, client, ftcore's?)
+ECHO: List[Tuple[str, str, Client, bool]] = [
+    ("blocking", CALLER, echo_blocking, False),
+    ("asyncio", CALLBACKS, echo_asyncio, False),
+    ("ftcore", CALLBACKS, echo_ftcore, True),
+    ("ftcore", CALLER, echo_ftcore_caller_thread, True),
+    ("ftcore iter_messages", CALLER, echo_ftcore_iter, True),
+]
+STREAM: List[Tuple[str, str, Client, bool]] = [
+    ("blocking", NO_STYLE, stream_blocking, False),
+    ("asyncio", NO_STYLE, stream_asyncio, False),
+    ("ftcore", NO_STYLE, stream_ftcore, True),
+]
+GOALS = {  # issue 13, for the ftcore rows of issue 13's table
+    ("echo", CALLBACKS): [Goal("blocking", ratio=0.8), Goal("asyncio", ratio=1.5)],
+    ("one-way", NO_STYLE): [Goal("blocking", ratio=0.8)],
 }
-STREAM: Dict[str, Client] = {
-    "blocking": stream_blocking,
-    "asyncio": stream_asyncio,
-    "ftcore": stream_ftcore,
-}
-
-
-def report(title: str, unit: str, scale: float, rates: Dict[str, List[float]],
-           cpus: Dict[str, List[float]], cpu_unit: str) -> None:
-    print("\n" + title)
-    print("%-26s %12s %14s %14s %14s" % ("client", "median " + unit, "vs blocking", "round ratio",
-                                          "client CPU/" + cpu_unit))
-    base = rates.get("blocking")
-    for name, values in rates.items():
-        median = statistics.median(values)
-        ratio = per_round = "-"
-        if base:
-            ratio = "%.2fx" % (median / statistics.median(base))
-            per_round = "%.2fx" % statistics.median(r / b for r, b in zip(values, base))
-        cpu = "%.1f us" % statistics.median(cpus[name])
-        print("%-26s %12.1f %14s %14s %14s" % (name, median / scale, ratio, per_round, cpu))
-    if "ftcore" in rates and "asyncio" in rates:
-        mine, theirs = rates["ftcore"], rates["asyncio"]
-        print("ftcore vs asyncio: %.2fx (medians), %.2fx (median of round ratios)" % (
-            statistics.median(mine) / statistics.median(theirs),
-            statistics.median(m / t for m, t in zip(mine, theirs)),
-        ))
+Samples = Dict[Tuple[str, str], List[Tuple[float, float]]]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -359,11 +390,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--only", nargs="*", choices=("blocking", "asyncio", "ftcore"),
                         default=["blocking", "asyncio", "ftcore"])
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.count, args.gib = min(args.rounds, 3), min(args.count, 3000), 1 / 16
     total = max(1, int(args.gib * 1024)) * len(CHUNK)
     two_cpus = args.pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1
     if args.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})  # the loop thread made later inherits it
+    echo = [client for client in ECHO if client[0].split()[0] in args.only]
+    if not hasattr(ftcore.TCPSocket, "iter_messages"):
+        print("ftcore iter_messages: skipped (TCPSocket has no iter_messages() in this tree)")
+        echo = [client for client in echo if client[2] is not echo_ftcore_iter]
+    stream = [client for client in STREAM if client[0] in args.only]
+    echo_samples: Samples = {(name, style): [] for name, style, _, _ in echo}
+    stream_samples: Samples = {(name, style): [] for name, style, _, _ in stream}
     with tempfile.TemporaryDirectory() as workdir:
         echo_proc, echo_port, kind = start_server("echo", 0 if args.pin else None, workdir)
         sink_proc, sink_port, _ = start_server("sink", 1 if two_cpus else None, workdir)
@@ -377,39 +418,48 @@ def main(argv: Optional[List[str]] = None) -> None:
                     if two_cpus else "client and servers on CPU 0")
                    if args.pin else "not pinned")
             )
-            names = [name for name in STREAM if name in args.only]
-            echo_names = [name for name in ECHO if name.split(" (")[0] in args.only]
-            for name in echo_names:  # warm up each client once, the same for all
-                ECHO[name](echo_port, min(2000, args.count))
-            for name in names:
-                STREAM[name](sink_port, 64 * len(CHUNK))
-            echo_rates: Dict[str, List[float]] = {name: [] for name in echo_names}
-            echo_cpus: Dict[str, List[float]] = {name: [] for name in echo_names}
-            stream_rates: Dict[str, List[float]] = {name: [] for name in names}
-            stream_cpus: Dict[str, List[float]] = {name: [] for name in names}
+            for _, _, client, _ in echo:  # the same warm-up for every client
+                client(echo_port, min(2000, args.count))
+            for _, _, client, _ in stream:
+                client(sink_port, min(64 * len(CHUNK), total))
             for round_no in range(args.rounds):
-                for name in echo_names:
-                    rate, cpu = ECHO[name](echo_port, args.count)
-                    echo_rates[name].append(rate)
-                    echo_cpus[name].append(cpu * 1e6)
-                for name in names:
-                    rate, cpu = STREAM[name](sink_port, total)
-                    stream_rates[name].append(rate)
-                    stream_cpus[name].append(cpu * 1e6)
+                forward = round_no % 2 == 0
+                for name, style, client, _ in echo if forward else echo[::-1]:
+                    echo_samples[name, style].append(client(echo_port, args.count))
+                for name, style, client, _ in stream if forward else stream[::-1]:
+                    stream_samples[name, style].append(client(sink_port, total))
                 print(
                     "  round %d: echo %s; one-way %s" % (
                         round_no + 1,
-                        ", ".join("%s %.0f/s" % (n, echo_rates[n][-1]) for n in echo_names),
-                        ", ".join("%s %.0f MiB/s" % (n, stream_rates[n][-1] / 2**20)
-                                  for n in names),
+                        ", ".join("%s (%s) %.0f/s" % (k + (v[-1][0],))
+                                  for k, v in echo_samples.items()),
+                        ", ".join("%s %.0f MiB/s" % (k[0], v[-1][0] / 2**20)
+                                  for k, v in stream_samples.items()),
                     )
                 )
         finally:
             for proc in (echo_proc, sink_proc):
                 proc.kill()
                 proc.wait()
-    report("64 B echo, round trips/s", "/s", 1.0, echo_rates, echo_cpus, "rt")
-    report("one-way throughput", "MiB/s", 2**20, stream_rates, stream_cpus, "MiB")
+    results = Results("tcp", "TCP", quick=args.quick, servers="%s servers" % kind)
+    pin_echo = ONE_CPU if args.pin else UNPINNED
+    pin_stream = (SPLIT if two_cpus else ONE_CPU) if args.pin else UNPINNED
+    for key, clients, samples, unit, scale, pinning, cpu_unit in (
+        ("echo", echo, echo_samples, "round trips/s", 1.0, pin_echo, "client_cpu_us_per_rt"),
+        ("one-way", stream, stream_samples, "MiB/s", 2.0**20, pin_stream,
+         "client_cpu_us_per_mib"),
+    ):  # fmt: skip
+        title = "64 B echo" if key == "echo" else "%d MiB one-way" % (total // 2**20)
+        workload = results.workload(title, unit, peer="blocking", pinning=pinning)
+        for name, style, _, ours in clients:
+            rates = [rate / scale for rate, _ in samples[name, style]]
+            cpu = {cpu_unit: statistics.median(c * 1e6 for _, c in samples[name, style])}
+            if ours:
+                workload.ours(name, style, rates, goals=GOALS.get((key, style), ()), **cpu)
+            else:
+                workload.peer(name, style, rates, **cpu)
+    results.print()
+    results.write(args.json)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,27 @@
 """UDP ping-pong: 64-byte echo datagrams per second, one in flight.
 
     python bench/udp.py [--rounds 5] [--count 20000] [--family udp4|udp6] [--no-pin]
+                        [--quick] [--json PATH]
 
 Clients, each against the same echo server in another process:
 
-* ``selectors``: a bare `selectors` loop (non-blocking sendto, select, recvfrom): the baseline;
-* ``blocking``: a blocking stdlib sendto/recvfrom loop;
+* ``blocking``: a blocking stdlib socket, connected, send then recv (the caller's thread);
+* ``selectors``: a bare `selectors` loop (non-blocking sendto, select, recvfrom);
 * ``asyncio``: an asyncio `DatagramProtocol` that answers from `datagram_received`;
-* ``ftcore``: a `UDPSocket` that sends the next datagram from its onMessage listener
-  (goal: at least 0.7x the selectors baseline).
+* ``ftcore``, callbacks: a `UDPSocket` that sends the next datagram from its onMessage
+  listener (goal: at least 1.0x blocking);
+* ``ftcore``, caller's thread: the caller sends, then waits for the echo that onMessage puts
+  on a queue (goal: at least 0.8x blocking);
+* ``ftcore iter_messages``, caller's thread: the caller sends, then takes the echo from
+  `sock.iter_messages()` (skipped, saying so, where UDPSocket has no such method).
 
 The echo server is a small C program compiled with gcc when it is available (else a blocking
 Python server). Client and server are pinned to CPU 0 (`taskset -c 0` / `sched_setaffinity`),
-so each round trip pays for both sides on one core, as on a busy host; rounds are interleaved
-and the medians are printed with their ratio to the selectors baseline (of the medians, and
-the median of the ratios within each round), plus the client process's CPU time per round
-trip, which load on the machine disturbs much less than the rate.
+so each round trip pays for both sides on one core, as on a busy host. Every client is warmed
+up the same way, then rounds are interleaved (the order reversed every other round) and the
+medians are printed with their ratio to the blocking socket (of the medians, and the median of
+the ratios within each round), plus the client process's CPU time per round trip, which load
+on the machine disturbs much less than the rate.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import queue
 import selectors
 import shutil
 import socket
@@ -38,6 +45,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(os.path.dirname(HERE), "plugins")]
 
 import ftcore  # noqa: E402
+from bench.results import (  # noqa: E402
+    CALLBACKS,
+    CALLER,
+    ONE_CPU,
+    UNPINNED,
+    Goal,
+    Results,
+    add_arguments,
+)
 
 PAYLOAD = b"x" * 64
 
@@ -102,6 +118,19 @@ def start_server(v6: bool, pin: bool, workdir: str) -> Tuple[subprocess.Popen, i
     return proc, port, kind
 
 
+def bench_blocking(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.settimeout(5)
+    sock.connect(addr)
+    cpu, start = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        sock.send(PAYLOAD)
+        sock.recv(65536)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    sock.close()
+    return count / elapsed, cpu / count
+
+
 def bench_selectors(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
     sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.setblocking(False)
@@ -119,18 +148,6 @@ def bench_selectors(family: int, addr: Tuple[str, int], count: int) -> Tuple[flo
     sel.close()
     sock.close()
     return done / elapsed, cpu / done
-
-
-def bench_blocking(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.settimeout(5)
-    cpu, start = time.process_time(), time.perf_counter()
-    for _ in range(count):
-        sock.sendto(PAYLOAD, addr)
-        sock.recvfrom(65536)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    sock.close()
-    return count / elapsed, cpu / count
 
 
 def bench_asyncio(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
@@ -196,11 +213,69 @@ def bench_ftcore(family: int, addr: Tuple[str, int], count: int) -> Tuple[float,
         return count / elapsed, cpu / count
 
 
-CLIENTS: Dict[str, Callable[[int, Tuple[str, int], int], Tuple[float, float]]] = {
-    "selectors": bench_selectors,
-    "blocking": bench_blocking,
-    "asyncio": bench_asyncio,
-    "ftcore": bench_ftcore,
+def bench_ftcore_caller(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
+    """The caller's thread sends, then waits for the echo that onMessage queues."""
+    with ftcore.Runtime(entrypoints=False) as rt:
+        sock = rt.createUDPSocket("udp6" if family == socket.AF_INET6 else "udp4")
+        echoed: "queue.SimpleQueue[dict]" = queue.SimpleQueue()
+        errors: List[dict] = []
+        host, port = addr[0], addr[1]
+        send, get = sock.send, echoed.get
+        sock.onMessage(echoed.put)
+        sock.onError(errors.append)
+        sock.bind(0)
+        message = PAYLOAD
+        cpu, start = time.process_time(), time.perf_counter()
+        for n in range(count):
+            send({"address": host, "port": port, "message": message})
+            try:
+                message = get(timeout=60)["message"]
+            except queue.Empty:
+                raise RuntimeError("ftcore echo stalled at %d (errors: %r)" % (n, errors)) from None
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        sock.close()
+        return count / elapsed, cpu / count
+
+
+def bench_ftcore_iter(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
+    """The caller's thread sends, then takes the echo from `sock.iter_messages()`."""
+    with ftcore.Runtime(entrypoints=False) as rt:
+        sock = rt.createUDPSocket("udp6" if family == socket.AF_INET6 else "udp4")
+        errors: List[dict] = []
+        host, port = addr[0], addr[1]
+        send = sock.send
+        sock.onError(errors.append)
+        sock.bind(0)
+        message = PAYLOAD
+        with sock.iter_messages(timeout=60) as messages:
+            receive = messages.__next__
+            cpu, start = time.process_time(), time.perf_counter()
+            for n in range(count):
+                send({"address": host, "port": port, "message": message})
+                try:
+                    message = receive()["message"]
+                except (TimeoutError, StopIteration):
+                    raise RuntimeError(
+                        "ftcore echo stalled at %d (errors: %r)" % (n, errors)
+                    ) from None
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        sock.close()
+        return count / elapsed, cpu / count
+
+
+Client = Callable[[int, Tuple[str, int], int], Tuple[float, float]]
+# (name, calling style, client, ftcore's?)
+CLIENTS: List[Tuple[str, str, Client, bool]] = [
+    ("blocking", CALLER, bench_blocking, False),
+    ("selectors", CALLBACKS, bench_selectors, False),
+    ("asyncio", CALLBACKS, bench_asyncio, False),
+    ("ftcore", CALLBACKS, bench_ftcore, True),
+    ("ftcore", CALLER, bench_ftcore_caller, True),
+    ("ftcore iter_messages", CALLER, bench_ftcore_iter, True),
+]
+GOALS = {  # issue 15
+    CALLBACKS: [Goal("blocking", ratio=1.0)],
+    CALLER: [Goal("blocking", ratio=0.8)],
 }
 
 
@@ -210,12 +285,23 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--count", type=int, default=20000, help="round trips per client run")
     parser.add_argument("--family", choices=("udp4", "udp6"), default="udp4")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
-    parser.add_argument("--only", nargs="*", choices=sorted(CLIENTS), default=list(CLIENTS))
+    names = sorted({name.split()[0] for name, _, _, _ in CLIENTS})
+    parser.add_argument("--only", nargs="*", choices=names, default=names)
+    add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.count = min(args.rounds, 3), min(args.count, 3000)
     v6 = args.family == "udp6"
     family = socket.AF_INET6 if v6 else socket.AF_INET
+    clients = [client for client in CLIENTS if client[0].split()[0] in args.only]
+    if not hasattr(ftcore.UDPSocket, "iter_messages"):
+        print("ftcore iter_messages: skipped (UDPSocket has no iter_messages() in this tree)")
+        clients = [client for client in clients if client[2] is not bench_ftcore_iter]
     if args.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
+    samples: Dict[Tuple[str, str], List[Tuple[float, float]]] = {
+        (name, style): [] for name, style, _, _ in clients
+    }
     with tempfile.TemporaryDirectory() as workdir:
         proc, port, kind = start_server(v6, args.pin, workdir)
         try:
@@ -233,37 +319,34 @@ def main(argv: Optional[List[str]] = None) -> None:
                     "client and server pinned to CPU 0" if args.pin else "not pinned",
                 )
             )
-            names = [name for name in CLIENTS if name in args.only]
-            for name in names:  # warm up each client once
-                CLIENTS[name](family, addr, min(2000, args.count))
-            rates: Dict[str, List[float]] = {name: [] for name in names}
-            cpus: Dict[str, List[float]] = {name: [] for name in names}
+            for _, _, client, _ in clients:  # the same warm-up for every client
+                client(family, addr, min(2000, args.count))
             for round_no in range(args.rounds):
-                for name in names:
-                    rate, cpu = CLIENTS[name](family, addr, args.count)
-                    rates[name].append(rate)
-                    cpus[name].append(cpu * 1e6)
+                for name, style, client, _ in clients if round_no % 2 == 0 else clients[::-1]:
+                    samples[name, style].append(client(family, addr, args.count))
                 print(
                     "  round %d: " % (round_no + 1)
-                    + ", ".join("%s %.0f" % (n, rates[n][-1]) for n in names)
+                    + ", ".join("%s (%s) %.0f" % (k + (v[-1][0],)) for k, v in samples.items())
                 )
         finally:
             proc.kill()
             proc.wait()
-    base = rates.get("selectors")
-    print(
-        "%-10s %10s %7s %12s %14s" % ("client", "median/s", "ratio", "round ratio", "client CPU/rt")
+    results = Results("udp", "UDP", quick=args.quick, server="%s echo server" % kind)
+    echo = results.workload(
+        "64 B echo, %s" % args.family,
+        "round trips/s",
+        peer="blocking",
+        pinning=ONE_CPU if args.pin else UNPINNED,
     )
-    for name in names:
-        median = statistics.median(rates[name])
-        if base:
-            ratio = "%.2fx" % (median / statistics.median(base))
-            # the ratio inside each round first: robust to load drifting between rounds
-            per_round = "%.2fx" % statistics.median(r / b for r, b in zip(rates[name], base))
+    for name, style, _, ours in clients:
+        rates = [rate for rate, _ in samples[name, style]]
+        cpu_us = statistics.median(cpu * 1e6 for _, cpu in samples[name, style])
+        if ours:
+            echo.ours(name, style, rates, goals=GOALS[style], client_cpu_us_per_rt=cpu_us)
         else:
-            ratio = per_round = "-"
-        cpu = "%.1f us" % statistics.median(cpus[name])
-        print("%-10s %10.0f %7s %12s %14s" % (name, median, ratio, per_round, cpu))
+            echo.peer(name, style, rates, client_cpu_us_per_rt=cpu_us)
+    results.print()
+    results.write(args.json)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 and websocket-client (+wsaccel).
 
     python bench/websocket.py [--rounds 3] [--small 20000] [--big 200] [--sockets 1000]
+                              [--quick] [--json PATH]
 
 Echo rows, one message in flight, compression off:
 * 32-byte text echo, round trips/s: server and client share CPU 0 (`taskset -c 0`), as one
@@ -13,13 +14,15 @@ Echo rows, one message in flight, compression off:
 Every run is a fresh child process (pinned to CPU 0) that opens one connection, does the same
 warm-up (a tenth of the count) and then times `count` round trips. Rounds are interleaved
 (each round runs every contender once, the order reversed every other round); the table shows
-medians and each contender's ratio to the best peer of the row.
+medians and each contender's ratio to the named peer (websocket-client for 32 B, aiohttp for
+1 MiB: the peers of issue 15's goals) and to the best peer of the row.
 
 Styles: "callbacks" means the library's own loop or thread drives the exchange and the next
 send comes from the message handler (ftcore's onMessage on its loop thread, websocket-client's
 WebSocketApp, and the asyncio clients, whose coroutine the loop resumes); "caller's thread"
 means the caller sends and waits for the answer (ftcore: `send`, then the message from a
-queue filled by onMessage; websocket-client's blocking socket; websockets' sync client).
+queue filled by onMessage, or from `task.iter_messages()` where SocketTask has it;
+websocket-client's blocking socket; websockets' sync client).
 "ftcore pure" runs with FTCORE_NO_ACCEL=1; "ftcore numpy" only when numpy is importable.
 
 Also: masking rates (CPU time, medians) of ftcore's routes beside websockets' C `apply_mask`
@@ -54,6 +57,16 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
 
 import ftcore  # noqa: E402
+from bench.results import (  # noqa: E402
+    CALLBACKS,
+    CALLER,
+    NO_STYLE,
+    ONE_CPU,
+    SPLIT,
+    Goal,
+    Results,
+    add_arguments,
+)
 from ftcore_websocket import masking  # noqa: E402
 
 MiB = 2**20
@@ -195,6 +208,28 @@ def ftcore_caller_thread(url: str, payload: Any, count: int, warmup: int) -> Mea
         return measure
 
 
+def ftcore_iter_messages(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    """The caller's thread sends, then takes the echo from `task.iter_messages()`."""
+    with ftcore.Runtime(config={"limits": {"wsMaxMessageBytes": 64 * MiB}}) as rt:
+        opened = threading.Event()
+        task = rt.connectSocket(url=url, tcpNoDelay=True)
+        task.onOpen(lambda res: opened.set())
+        if not opened.wait(WAIT_S):
+            raise RuntimeError("ftcore did not open")
+        with task.iter_messages(timeout=WAIT_S) as messages:
+            send, receive = task.send, messages.__next__
+            for _ in range(warmup):
+                send({"data": payload})
+                receive()
+            t0 = _now()
+            for _ in range(count):
+                send({"data": payload})
+                receive()
+            measure = _between(t0, _now())
+        task.close()
+        return measure
+
+
 def aiohttp_echo(url: str, payload: Any, count: int, warmup: int) -> Measure:
     import aiohttp
 
@@ -297,21 +332,23 @@ def contenders() -> List[Tuple[str, str, Echo, Dict[str, str]]]:
     """(name, style, function, environment of its child) for what is importable here."""
     pure = {masking.NO_ACCEL_ENV: "1"}
     accel = {masking.NO_ACCEL_ENV: ""}
-    rows: List[Tuple[str, str, Echo, Dict[str, str]]] = [
-        ("ftcore pure", "callbacks", ftcore_callbacks, pure),
-        ("ftcore pure", "caller's thread", ftcore_caller_thread, pure),
-    ]
+    variants = [("ftcore pure", pure)]
     if masking._numpy_masker() is not None:
+        variants.append(("ftcore numpy", accel))
+    rows: List[Tuple[str, str, Echo, Dict[str, str]]] = []
+    for name, env in variants:
         rows += [
-            ("ftcore numpy", "callbacks", ftcore_callbacks, accel),
-            ("ftcore numpy", "caller's thread", ftcore_caller_thread, accel),
+            (name, CALLBACKS, ftcore_callbacks, env),
+            (name, CALLER, ftcore_caller_thread, env),
         ]
+        if hasattr(ftcore.SocketTask, "iter_messages"):
+            rows.append((name + " iter_messages", CALLER, ftcore_iter_messages, env))
     peers: List[Tuple[str, str, Echo, str]] = [
-        ("aiohttp", "callbacks", aiohttp_echo, "aiohttp"),
-        ("websockets asyncio", "callbacks", websockets_asyncio_echo, "websockets"),
-        ("websockets sync", "caller's thread", websockets_sync_echo, "websockets"),
-        ("websocket-client app", "callbacks", websocket_client_app_echo, "websocket"),
-        ("websocket-client", "caller's thread", websocket_client_echo, "websocket"),
+        ("aiohttp", CALLBACKS, aiohttp_echo, "aiohttp"),
+        ("websockets asyncio", CALLBACKS, websockets_asyncio_echo, "websockets"),
+        ("websockets sync", CALLER, websockets_sync_echo, "websockets"),
+        ("websocket-client app", CALLBACKS, websocket_client_app_echo, "websocket"),
+        ("websocket-client", CALLER, websocket_client_echo, "websocket"),
     ]
     for name, style, fn, module in peers:
         if _importable(module):
@@ -332,6 +369,7 @@ CHILD_FUNCTIONS: Dict[str, Echo] = {
     for fn in (
         ftcore_callbacks,
         ftcore_caller_thread,
+        ftcore_iter_messages,
         aiohttp_echo,
         websockets_asyncio_echo,
         websockets_sync_echo,
@@ -368,8 +406,8 @@ def run_child(fn: Echo, env: Dict[str, str], url: str, size: str, count: int) ->
 # -- masking -----------------------------------------------------------------------------------
 
 
-def masking_rates(rounds: int) -> Dict[str, Dict[str, float]]:
-    """MiB/s per route and size, from per-call CPU time (medians of interleaved samples)."""
+def masking_rates(rounds: int) -> Dict[str, Dict[str, List[float]]]:
+    """MiB/s per route and size, from per-call CPU time (one sample per interleaved round)."""
     key = b"\x12\x34\x56\x78"
     sizes = {"32 B": 32, "64 KiB": 64 * 1024, "1 MiB": MiB, "16 MiB": 16 * MiB}
     routines: Dict[str, Callable[[bytes, bytes], Any]] = {
@@ -404,10 +442,7 @@ def masking_rates(rounds: int) -> Dict[str, Dict[str, float]]:
                     fn(data, key)
                 elapsed = max(time.thread_time() - t0, 1e-9)
                 samples.setdefault((name, label), []).append(size * reps / MiB / elapsed)
-    return {
-        name: {label: statistics.median(samples[name, label]) for label in sizes}
-        for name in routines
-    }
+    return {name: {label: samples[name, label] for label in sizes} for name in routines}
 
 
 # -- fan-out (child process) -------------------------------------------------------------------
@@ -493,6 +528,7 @@ def main() -> None:
     parser.add_argument("--server", choices=("auto", "node", "websockets"), default="auto")
     parser.add_argument("--only", default="", help="comma-separated contender names")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    add_arguments(parser)
     parser.add_argument("--fanout-child", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -504,6 +540,9 @@ def main() -> None:
     if args.fanout_child:
         fanout_child(args.fanout_child[0], int(args.fanout_child[1]))
         return
+    if args.quick:
+        args.rounds, args.small, args.big = min(args.rounds, 2), 2000, 20
+        args.sockets = min(args.sockets, 100)
 
     _raise_nofile()
     servers: List["subprocess.Popen[bytes]"] = []
@@ -519,6 +558,22 @@ def main() -> None:
             proc.wait()
 
 
+GOALS = {  # issue 15: (workload, contender, style) -> goals
+    ("small", "ftcore pure", CALLBACKS): [Goal("websocket-client", ratio=1.3)],
+    ("small", "ftcore pure", CALLER): [Goal("websocket-client", ratio=1.0)],
+    ("big", "ftcore pure"): [Goal("aiohttp", ratio=0.55)],
+    ("big", "ftcore numpy"): [Goal("aiohttp", ratio=1.0)],
+}
+
+
+def _goals(size: str, name: str, style: str) -> List[Goal]:
+    """The 32 B goals are on the pure rows (masking does not matter there), by style: the
+    iter_messages rows are the caller's thread too; the 1 MiB ones on every row of a masking
+    route, whatever its style."""
+    route = name.replace(" iter_messages", "")
+    return GOALS.get((size, route, style), GOALS.get((size, route), []))
+
+
 def _run(args: Any, shared_url: str, apart_url: str, server_name: str) -> None:
     import websockets
 
@@ -526,78 +581,73 @@ def _run(args: Any, shared_url: str, apart_url: str, server_name: str) -> None:
     if args.only:
         wanted = set(args.only.split(","))
         rows = [row for row in rows if row[0] in wanted]
+    if not hasattr(ftcore.SocketTask, "iter_messages"):
+        print("ftcore iter_messages: skipped (SocketTask has no iter_messages() in this tree)")
     print("server: %s; python %s" % (server_name, sys.version.split()[0]))
-    print(
-        "websockets %s (C speedups %s); websocket-client%s; numpy %s"
-        % (
-            websockets.__version__,
-            "on" if _importable("websockets.speedups") else "off",
-            " + wsaccel" if _importable("wsaccel") else " (no wsaccel)",
-            "importable" if masking._numpy_masker() is not None else "not importable",
-        )
+    versions = "websockets %s (C speedups %s); websocket-client%s; numpy %s" % (
+        websockets.__version__,
+        "on" if _importable("websockets.speedups") else "off",
+        " + wsaccel" if _importable("wsaccel") else " (no wsaccel)",
+        "importable" if masking._numpy_masker() is not None else "not importable",
     )
-    echo_rows = [  # (title, url, payload, round trips per run, format); rates: count / s
-        ("32-byte text echo, round trips/s (server and client on CPU 0)", shared_url, "small",
-         args.small, "%.0f"),
-        ("1 MiB binary echo, MiB/s each way (server on CPU 1, client on CPU 0)", apart_url,
-         "big", args.big, "%.1f"),
+    print(versions)
+    results = Results("websocket", "WebSocket", quick=args.quick, server=server_name,
+                      libraries=versions)
+    echo_rows = [  # (size, title, url, round trips per run, unit, pinning); 1 MiB: rt/s = MiB/s
+        ("small", "32 B text echo", shared_url, args.small, "round trips/s", ONE_CPU),
+        ("big", "1 MiB binary echo", apart_url, args.big, "MiB/s each way", SPLIT),
     ]  # fmt: skip
-    results: Dict[str, Dict[Tuple[str, str], List[Measure]]] = {row[0]: {} for row in echo_rows}
+    samples: Dict[str, Dict[Tuple[str, str], List[Measure]]] = {row[0]: {} for row in echo_rows}
+    failed: Dict[Tuple[str, str, str], str] = {}  # (size, name, style): why, shown in the docs
     for round_no in range(args.rounds):
         order = rows if round_no % 2 == 0 else rows[::-1]
-        for title, url, size, count, _ in echo_rows:
+        for size, _, url, count, _, _ in echo_rows:
             for name, style, fn, env in order:
-                wall, cpu = run_child(fn, env, url, size, count)
-                results[title].setdefault((name, style), []).append((count / wall, cpu / count))
-    for title, _, _, _, fmt in echo_rows:
-        print("\n%s; client CPU per round trip; medians of %d rounds" % (title, args.rounds))
-        _table(results[title], fmt)
+                if (size, name, style) in failed:
+                    continue
+                try:
+                    wall, cpu = run_child(fn, env, url, size, count)
+                except RuntimeError as exc:  # a contender that breaks is reported, not fatal
+                    why = failed[size, name, style] = str(exc).strip().splitlines()[-1]
+                    print("  %s (%s), %s: failed: %s" % (name, style, size, why))
+                    continue
+                samples[size].setdefault((name, style), []).append((count / wall, cpu / count))
+        print("  round %d done" % (round_no + 1))
+    for size, title, _, _, unit, pinning in echo_rows:
+        peer = "websocket-client" if size == "small" else "aiohttp"
+        broken = ["%s (%s) failed: %s" % (n, st, why) for (sz, n, st), why in failed.items()
+                  if sz == size]
+        workload = results.workload(title, unit, peer=peer, pinning=pinning,
+                                    note="Not shown: " + "; ".join(broken) if broken else "")
+        for (name, style), values in samples[size].items():
+            if (size, name, style) in failed:
+                continue
+            rates = [rate for rate, _ in values]
+            cpu = {"client_cpu_us_per_rt": statistics.median(c for _, c in values) * 1e6}
+            if name.startswith("ftcore"):
+                workload.ours(name, style, rates, goals=_goals(size, name, style), **cpu)
+            else:
+                workload.peer(name, style, rates, **cpu)
 
-    print("\nmasking, MiB/s (CPU time, median of %d)" % max(3, args.rounds))
-    for name, rates in masking_rates(max(3, args.rounds)).items():
-        print("  %-30s" % name + "".join("  %s %9.1f" % kv for kv in rates.items()))
+    rounds = max(3, args.rounds)
+    masks = masking_rates(rounds)
+    for label in next(iter(masks.values())):
+        workload = results.workload("masking " + label, "MiB/s (CPU time)",
+                                    peer="websockets apply_mask (C)")
+        for name, rates in masks.items():
+            add = workload.ours if name.startswith("ftcore") else workload.peer
+            add(name, NO_STYLE, rates[label])
 
     if args.sockets:
         result = fanout(apart_url, args.sockets)
-        print(
-            "\n%d ftcore sockets on one loop, one echo each: %d echoed, %d failed, %.2f s wall, "
-            "%.1f KiB RSS per socket"
-            % (
-                args.sockets,
-                result["echoed"],
-                result["failed"],
-                result["wall"],
-                result["per_socket_kib"],
-            )
-        )
-
-
-def _table(results: Dict[Tuple[str, str], List[Measure]], fmt: str) -> None:
-    """Rate (wall) and client CPU per round trip, each with its ratio to the best peer (the
-    CPU ratio is the peer's CPU over ours: above 1 means we use less)."""
-    rate = {key: statistics.median(r for r, _ in values) for key, values in results.items()}
-    cpu = {key: statistics.median(c for _, c in values) for key, values in results.items()}
-    peers = [key for key in results if not key[0].startswith("ftcore")]
-    best_rate = max(peers, key=rate.__getitem__) if peers else None
-    best_cpu = min(peers, key=cpu.__getitem__) if peers else None
-    for key, values in results.items():
-        rates = [r for r, _ in values]
-        line = "  %-21s %-16s %9s (%s-%s)" % (
-            key[0],
-            key[1],
-            fmt % rate[key],
-            fmt % min(rates),
-            fmt % max(rates),
-        )
-        if best_rate and best_cpu:
-            line += " %5.2fx   CPU %8.1f us %5.2fx" % (
-                rate[key] / rate[best_rate],
-                cpu[key] * 1e6,
-                cpu[best_cpu] / cpu[key],
-            )
-        print(line)
-    if best_rate and best_cpu:
-        print("  best peer: %s (%s) by rate, %s (%s) by CPU" % (best_rate + best_cpu))
+        title = "%d sockets on one loop, one echo each" % args.sockets
+        print("\n%s: %d echoed, %d failed" % (title, result["echoed"], result["failed"]))
+        results.workload(title + ": wall time", "s", higher_is_better=False).ours(
+            "ftcore", CALLBACKS, [result["wall"]])
+        results.workload(title + ": RSS per socket", "KiB", higher_is_better=False).ours(
+            "ftcore", CALLBACKS, [result["per_socket_kib"]], goals=[Goal(limit=64.0)])
+    results.print()
+    results.write(args.json)
 
 
 if __name__ == "__main__":
