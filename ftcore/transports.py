@@ -22,6 +22,7 @@ __all__ = [
     "WsConnectRequest",
     "WsEvents",
     "WsConnection",
+    "PausableWsConnection",
     "WsTransport",
     "UdpEvents",
     "UdpEndpoint",
@@ -227,6 +228,18 @@ class WsConnection(Protocol):
         """Drop the TCP connection now (runtime close, handshake timeout); when `code` is
         given and the connection is open, a close frame with it is attempted first without
         waiting. The events hear nothing more: the core reports the close itself."""
+
+
+class PausableWsConnection(WsConnection, Protocol):
+    """A connection that can stop reading: optional, for flow control of message iterators
+    (`SocketTask.iter_messages`). When a consumer lags more than `limits.streamBufferBytes`
+    behind, the core calls `pause_reading()`, and `resume_reading()` once it caught up (loop
+    thread; no-ops when already in that state or closed). A connection without them cannot
+    pause: the lagging iterator then ends with errno 600022 (`Errno.STREAM_BUFFER_FULL`)."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
 
 
 class WsTransport(Protocol):

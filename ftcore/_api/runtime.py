@@ -312,3 +312,8 @@ class Runtime:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def host_driven(self) -> bool:
+        """Made with `autostart=False`: no loop thread; the host runs `loop.run_once()`."""
+        return self._thread is None

@@ -43,6 +43,8 @@ from .._core.options import merge_options, options_error
 from .._core.stash import StashKey
 from .._core.state import ENDED, SOCKET, Event, State
 from .._core.task import Task, logger
+from . import messages
+from .messages import AsyncMessageIterator, MessageIterator
 from ..errors import Errno, FtError, fail_msg, ok_msg
 from ..transports import TlsSettings, WsConnectRequest
 
@@ -159,6 +161,17 @@ class SocketTask(Task):
             self._close_now(options)
         else:
             self._loop.call_soon_threadsafe(self._close_now, options)
+
+    def iter_messages(self, timeout: Optional[float] = None) -> MessageIterator:
+        """Iterate over the onMessage dicts (`{"data"}`) from now on, in any thread but the
+        loop's. It ends after a closing handshake and raises the `FtError` of a socket that
+        failed or was aborted; `timeout` (seconds) bounds each wait (`TimeoutError`). Leaving
+        early detaches it; the socket goes on. Rules and memory: `ftcore._api.messages`."""
+        return messages.iterate(self, messages.WEBSOCKET, timeout)
+
+    def aiter_messages(self) -> AsyncMessageIterator:
+        """`async for` form of `iter_messages()`, inside asyncio."""
+        return messages.aiterate(self, messages.WEBSOCKET)
 
     # -- starting (loop thread) ---------------------------------------------------------------
 

@@ -47,6 +47,8 @@ from . import udp_checks as checks
 from .._core.endpoint import TCP, Endpoint, EndpointEvent, EndpointState
 from .._core.listeners import event_methods
 from .._core.stash import StashKey
+from . import messages
+from .messages import AsyncMessageIterator, MessageIterator
 from ..errors import Errno, FtError
 from ..transports import TcpConnectRequest
 
@@ -204,6 +206,18 @@ class TCPSocket(Endpoint):
     def close(self) -> None:
         """Flush what was written (at most 2 s), close, then onClose; harmless when repeated."""
         super().close()
+
+    def iter_messages(self, timeout: Optional[float] = None) -> MessageIterator:
+        """Iterate over the onMessage dicts from now on, in any thread but the loop's. It ends
+        at a clean close (ours, or the peer's EOF) and raises the `FtError` of a failed
+        connect or a lost connection; `timeout` (seconds) bounds each wait (`TimeoutError`).
+        Leaving early detaches it; the socket goes on. Rules and memory:
+        `ftcore._api.messages`."""
+        return messages.iterate(self, messages.TCP, timeout)
+
+    def aiter_messages(self) -> AsyncMessageIterator:
+        """`async for` form of `iter_messages()`, inside asyncio."""
+        return messages.aiterate(self, messages.TCP)
 
     # -- loop side ----------------------------------------------------------------------------
 

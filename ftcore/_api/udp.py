@@ -59,6 +59,8 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Tuple
 from . import udp_checks as checks
 from .._core.endpoint import UDP, Endpoint, EndpointEvent, EndpointState
 from .._core.listeners import event_methods
+from . import messages
+from .messages import AsyncMessageIterator, MessageIterator
 from .udp_checks import (
     FAMILIES,
     FAMILY_NAMES,
@@ -215,6 +217,18 @@ class UDPSocket(Endpoint):
     def close(self) -> None:
         """Stop receiving, release the socket and fire onClose once; harmless when repeated."""
         super().close()
+
+    def iter_messages(self, timeout: Optional[float] = None) -> MessageIterator:
+        """Iterate over the onMessage dicts from now on, in any thread but the loop's. It ends
+        when the socket closes; a consumer more than `limits.streamBufferBytes` behind loses
+        the oldest datagrams (counted in `dropped`); `timeout` (seconds) bounds each wait
+        (`TimeoutError`). Leaving early detaches it; the socket goes on. Rules and memory:
+        `ftcore._api.messages`."""
+        return messages.iterate(self, messages.UDP, timeout)
+
+    def aiter_messages(self) -> AsyncMessageIterator:
+        """`async for` form of `iter_messages()`, inside asyncio."""
+        return messages.aiterate(self, messages.UDP)
 
     # -- loop side ----------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ then call `_succeed(res)` or `_fail(error)`.
 The state changes only through the class's table (`_table`, `ftcore._core.state`): `_fire`
 moves it, `_settle` moves it and runs success/fail then complete. Nothing else is stored beside
 it: "settled" is `state not in UNSETTLED`, "ended" is `state in ENDED`; other threads learn the
-outcome through the task's `_Latch`.
+outcome through the task's `_Latch` (or, on a host-driven runtime that nobody is running, by
+running the loop while they wait: `ftcore._core.drive`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional
 
+from . import drive
 from .listeners import Listeners
 from .state import ENDED, TASK, UNSETTLED, Event, State, Table
 from ..errors import Errno, FtError, ok_msg
@@ -83,14 +85,17 @@ class Task:
         """Block until the task ends; return the success dict or raise its `FtError`.
 
         A finished task answers on any thread; on the loop thread an unfinished one raises
-        `RuntimeError` (waiting there would deadlock: the loop is what would finish it)."""
-        if not self._latch.is_open():
+        `RuntimeError` (waiting there would deadlock: the loop is what would finish it). On a
+        host-driven runtime that no thread is running, the wait runs the loop's passes on
+        this thread (`ftcore._core.drive`)."""
+        latch = self._latch
+        if not latch.is_open():
             if self._loop.in_loop_thread():
                 raise RuntimeError(
                     "result() of an unfinished task on the loop thread would deadlock; "
                     "use callbacks"
                 )
-            if not self._latch.wait(timeout):
+            if not drive.wait(self._runtime, latch.is_open, latch.wait, timeout):
                 raise TimeoutError("%r still running after %ss" % (self, timeout))
         if self._error is not None:
             raise self._error

@@ -185,6 +185,16 @@ class WsSocket:
                 pass
         self._drop()
 
+    def pause_reading(self) -> None:
+        """Flow control (`ftcore.transports.PausableWsConnection`): read nothing more from the
+        socket while a consumer lags; messages already read are still delivered."""
+        if self._stream is not None:
+            self._stream.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._stream is not None:
+            self._stream.resume_reading()
+
     # -- connecting -----------------------------------------------------------------------------
 
     def start(self, host: str, port: int, secure: bool) -> None:

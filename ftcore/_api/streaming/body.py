@@ -132,9 +132,9 @@ class BodyStream:
 
     def _attach(self, kind: str, make: Callable[..., _It]) -> _It:
         self.consumed = True
-        channel = Channel(self.limit, self._want_resume)
+        channel = Channel(self.limit, self._want_resume, self._task._runtime)
         consumer = _Consumer(kind, channel=channel)
-        iterator = make(self._task, channel, self._leave)
+        iterator = make(channel, self._leave)
         if self._task.done():  # the loop feeds nothing more: replay here, at once
             self._open(consumer)
         else:
@@ -327,7 +327,8 @@ def iterator_methods(kind: str) -> Tuple[Callable[..., Any], Callable[..., Any]]
     iterate.__doc__ = (
         "Iterate over the body as %s from its first byte, in any thread but the loop's: "
         "ends when the task succeeds, raises its FtError when it fails; leaving early "
-        "(break, an exception, close()) aborts the task." % _WHAT[kind]
+        "(break, an exception, close()) aborts the task. On a host-driven runtime that no "
+        "thread is running, waiting runs the loop on this thread." % _WHAT[kind]
     )
     aiterate.__doc__ = "`async for` form of iter_%s() inside asyncio." % kind
     return iterate, aiterate

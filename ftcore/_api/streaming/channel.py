@@ -1,21 +1,34 @@
-"""The queue between the loop (which parses the body) and one iterator's consumer, and the
-iterators over it (`task.iter_*()` in a thread, `task.aiter_*()` in asyncio).
+"""The queue between the loop (which parses the body, or hears a socket's messages) and one
+iterator's consumer, and the iterators over it (`for` in a thread, `async for` in asyncio).
 
-Items travel in batches (one per body chunk), so a consumer pays one lock round trip per chunk,
-not per event. The channel counts the *undelivered* size (the body bytes the items came from):
-queued items plus the batch the consumer still holds. Past the limit it reports itself
-throttled (the stream then pauses the socket); once the consumer has brought it down to a
-quarter of the limit, the consumer asks the loop to resume. `throttled` changes under the
-channel's lock on both sides, so a resume is never lost.
+Items travel in batches (all that is queued when the consumer asks), so a consumer pays one
+lock round trip per batch, not per item. The channel counts the *undelivered* size (the body
+bytes the items came from, or each message's estimated cost): queued items plus the batch the
+consumer still holds. Past the limit it reports itself throttled (the producer then stops
+reading its socket); once the consumer has brought it down to a quarter of the limit, the
+consumer asks the loop to resume. `throttled` changes under the channel's lock on both sides,
+so a resume is never lost. A channel made with `shed` never throttles: past the limit it drops
+its oldest queued items instead, and counts them (UDP, which has no way to push back).
+
+Waiting: a consumer on a host-driven runtime that no thread is running runs the loop itself
+until something is queued (`ftcore._core.drive`); any other consumer sleeps on a gate, a lock
+held while it is shut, that the producer's next `put` or `end` releases (one release per
+wake-up, no Condition). An asyncio consumer leaves a waker instead.
 
 Leaving an iterator early (break, an exception in the loop body, `close()`, the iterator being
-dropped) aborts the task. No lock is held while the consumer's code runs.
+dropped) calls its `leave`: the producer forgets the channel (a streamed request is then
+aborted, a socket is not). No lock is held while the consumer's code runs.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+
+from ..._core import drive
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 __all__ = ["Channel", "StreamIterator", "AsyncStreamIterator"]
 
@@ -23,13 +36,18 @@ _EMPTY: Any = object()  # `take` found nothing yet
 
 
 class Channel:
-    """One consumer's queue; `put`/`end` on the loop thread, `take` from the consumer."""
+    """One consumer's queue; `put`/`end` on the loop thread, `take` from the consumer.
+
+    One consumer at a time: an iterator is not shared between threads."""
 
     __slots__ = (
         "limit",
         "throttled",
+        "dropped",
+        "_runtime",
         "_lock",
-        "_cond",
+        "_gate",
+        "_sleeping",
         "_queued",
         "_queued_size",
         "_pending",
@@ -37,13 +55,25 @@ class Channel:
         "_error",
         "_waker",
         "_want_resume",
+        "_shed",
     )
 
-    def __init__(self, limit: int, want_resume: Callable[["Channel"], None]) -> None:
+    def __init__(
+        self,
+        limit: int,
+        want_resume: Callable[["Channel"], None],
+        runtime: "Runtime",
+        shed: Optional[Callable[[Any], int]] = None,
+    ) -> None:
+        """`shed`: the size of one item, to drop the oldest past `limit` instead of throttling."""
         self.limit = limit
-        self.throttled = False  # undelivered past `limit`: the stream stops reading
+        self.throttled = False  # undelivered past `limit`: the producer stops reading
+        self.dropped = 0  # items shed
+        self._runtime = runtime
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._gate = threading.Lock()  # held while shut: a sleeping consumer blocks on it
+        self._gate.acquire()
+        self._sleeping = False  # the consumer blocks on the gate: the next put/end opens it
         self._queued: List[Any] = []
         self._queued_size = 0
         self._pending = 0  # queued, plus what the consumer took and has not finished
@@ -51,25 +81,44 @@ class Channel:
         self._error: Optional[BaseException] = None
         self._waker: Optional[Callable[[], None]] = None  # an asyncio consumer's wake-up
         self._want_resume = want_resume  # called (from the consumer) when it caught up
+        self._shed = shed
 
     # -- loop side ------------------------------------------------------------------------------
 
     def put(self, items: List[Any], size: int) -> bool:
-        """Queue `items` (made of `size` body bytes); True if this made it throttled."""
+        """Queue `items` (of `size` in all); True if this made it throttled."""
         with self._lock:
             if self._ended:
                 return False
             self._queued.extend(items)
             self._queued_size += size
             self._pending += size
-            newly = not self.throttled and self._pending > self.limit
-            if newly:
-                self.throttled = True
-            self._cond.notify()
+            newly = False
+            if self._shed is not None:
+                if self._queued_size > self.limit:
+                    self._drop_oldest(self._shed)
+            elif not self.throttled and self._pending > self.limit:
+                self.throttled = newly = True
+            sleeping, self._sleeping = self._sleeping, False
             waker, self._waker = self._waker, None
+        if sleeping:
+            self._gate.release()
         if waker is not None:
             waker()
         return newly
+
+    def _drop_oldest(self, size_of: Callable[[Any], int]) -> None:
+        """Drop queued items, oldest first, until the queue is back within the limit (the
+        batch the consumer holds is its own: it stays)."""
+        queued = self._queued
+        count = freed = 0
+        while self._queued_size - freed > self.limit and count < len(queued):
+            freed += size_of(queued[count])
+            count += 1
+        del queued[:count]
+        self._queued_size -= freed
+        self._pending -= freed
+        self.dropped += count
 
     def end(self, error: Optional[BaseException]) -> None:
         """Nothing more comes: the consumer stops after what is queued (raising `error`)."""
@@ -79,27 +128,69 @@ class Channel:
             self._ended = True
             self._error = error
             self.throttled = False
-            self._cond.notify_all()
+            sleeping, self._sleeping = self._sleeping, False
             waker, self._waker = self._waker, None
+        if sleeping:
+            self._gate.release()
         if waker is not None:
             waker()
 
     # -- consumer side --------------------------------------------------------------------------
 
-    def take(self, done: int, block: bool) -> Tuple[Any, int]:
+    def take(self, done: int, timeout: Optional[float]) -> Tuple[Any, int]:
         """`done`: the size of the batch the consumer finished. Returns (batch, its size), or
-        (None, 0) at the end, or (_EMPTY, 0) when nothing is queued and `block` is False."""
+        (None, 0) at the end, or (_EMPTY, 0) when nothing came within `timeout` seconds
+        (None: no limit; 0: do not wait)."""
+        runtime = self._runtime
         with self._lock:
             self._pending -= done
             resume = self.throttled and self._pending <= self.limit // 4
             if resume:
                 self.throttled = False
+            found = self._take_locked()
+            wait = found[0] is _EMPTY and timeout != 0
+            # the usual case, a runtime with its own loop thread: sleep, registered in the
+            # lock section that found nothing, so that no put can slip in between
+            gate = wait and drive.threaded(runtime) and not runtime.loop.in_loop_thread()
+            if gate:
+                self._sleeping = True
         if resume:
             self._want_resume(self)
+        if not wait:
+            return found
+        if gate:
+            self._sleep_registered(timeout)
+        elif runtime.loop.in_loop_thread():
+            raise RuntimeError("waiting for an iterator on the loop thread would deadlock")
+        else:
+            drive.wait(runtime, self._has_news, self._sleep, timeout)
         with self._lock:
-            while block and not self._queued and not self._ended:
-                self._cond.wait()
             return self._take_locked()
+
+    def _has_news(self) -> bool:
+        return bool(self._queued) or self._ended
+
+    def _sleep(self, timeout: Optional[float]) -> bool:
+        """Block until the next `put` or `end` (at most `timeout` seconds); True if one came."""
+        with self._lock:
+            if self._queued or self._ended:
+                return True
+            self._sleeping = True
+        return self._sleep_registered(timeout)
+
+    def _sleep_registered(self, timeout: Optional[float]) -> bool:
+        """`_sleep` once `_sleeping` is set: block on the gate that put/end will open."""
+        gate = self._gate
+        if timeout is None:
+            return gate.acquire()
+        if gate.acquire(True, timeout):
+            return True
+        with self._lock:
+            if self._sleeping:  # no put came: nobody opens the gate, it stays shut
+                self._sleeping = False
+                return False
+        gate.acquire()  # a put is opening it right now: take that opening, so it stays shut
+        return True
 
     def _take_locked(self) -> Tuple[Any, int]:
         if self._queued:
@@ -124,12 +215,11 @@ class Channel:
 
 
 class _IteratorBase:
-    """Hands out a channel's batches one item at a time; `close()` aborts the task."""
+    """Hands out a channel's batches one item at a time; `close()` leaves the channel."""
 
-    def __init__(self, task: Any, channel: Channel, leave: Callable[[Channel], None]) -> None:
-        self._task = task
+    def __init__(self, channel: Channel, leave: Callable[[Channel], None]) -> None:
         self._channel = channel
-        self._leave = leave  # thread-safe: drop the channel, abort the task if it still runs
+        self._leave = leave  # thread-safe: the producer forgets the channel
         self._batch: List[Any] = []
         self._index = 0
         self._batch_size = 0
@@ -159,7 +249,7 @@ class _IteratorBase:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Stop iterating; a task still running is aborted (leaving early)."""
+        """Stop iterating (leaving early): the producer forgets this iterator."""
         if self._finished:
             return
         self._finished = True
@@ -174,8 +264,15 @@ class _IteratorBase:
 
 
 class StreamIterator(_IteratorBase):
-    """`for item in task.iter_…():` in any thread but the loop's; ends when the task
-    succeeds, raises its `FtError` when it fails."""
+    """`for item in iterator:` in any thread but the loop's; ends at the end of the stream,
+    raising its error if it has one. `timeout` (seconds) bounds each wait for the next item:
+    past it, `TimeoutError` (the iterator stays usable)."""
+
+    def __init__(
+        self, channel: Channel, leave: Callable[[Channel], None], timeout: Optional[float] = None
+    ) -> None:
+        super().__init__(channel, leave)
+        self._timeout = timeout
 
     def __iter__(self) -> "StreamIterator":
         return self
@@ -186,10 +283,10 @@ class StreamIterator(_IteratorBase):
             return item
         if self._finished:
             raise StopIteration
-        if self._task._loop.in_loop_thread():
-            raise RuntimeError("iterating a stream on the loop thread would deadlock")
         done, self._batch_size = self._batch_size, 0
-        batch, size = self._channel.take(done, block=True)
+        batch, size = self._channel.take(done, self._timeout)
+        if batch is _EMPTY:
+            raise TimeoutError("nothing came within %ss" % self._timeout)
         return self._accept(batch, size)
 
     def _stop(self) -> Exception:
@@ -203,7 +300,7 @@ class StreamIterator(_IteratorBase):
 
 
 class AsyncStreamIterator(_IteratorBase):
-    """`async for item in task.aiter_…():` inside asyncio; as `StreamIterator`."""
+    """`async for item in iterator:` inside asyncio; as `StreamIterator`."""
 
     def __aiter__(self) -> "AsyncStreamIterator":
         return self
@@ -218,7 +315,7 @@ class AsyncStreamIterator(_IteratorBase):
             raise StopAsyncIteration
         done, self._batch_size = self._batch_size, 0
         while True:
-            batch, size = self._channel.take(done, block=False)
+            batch, size = self._channel.take(done, 0)
             done = 0
             if batch is not _EMPTY:
                 return self._accept(batch, size)
