@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 from collections import deque
-from threading import get_ident
+from threading import Lock, get_ident
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 __all__ = ["EventLoop", "Handle", "TimerHandle", "ManualClock"]
@@ -246,6 +246,9 @@ class EventLoop:
             attach(self._waker.wake)
         self._stopping = False
         self._closed = False
+        self._driving = Lock()  # held by the thread running a pass (or run_forever)
+        self._forever = False
+        self._wanted = False  # a host's run_once waits for a waiter's pass (try_run_once)
         self.thread_id: Optional[int] = None
 
     # -- scheduling -------------------------------------------------------------------------
@@ -370,11 +373,38 @@ class EventLoop:
         """One pass: wait for I/O up to the next deadline (or `timeout`), then run what is due.
 
         A host that embeds the loop calls this from its own thread, which is then the loop
-        thread for the duration of the pass.
+        thread for the duration of the pass. Passes never overlap: while a thread waiting in
+        `result()` drives the loop (`try_run_once`), this asks it to step aside (it polls no
+        longer and takes no next pass) and runs once it has; a callback's own call runs
+        nested. Under `run_forever` on another thread it raises `RuntimeError`.
         """
-        if self.thread_id is not None:
+        if self.thread_id == get_ident():
             self._run_once(timeout)
             return
+        if not self._driving.acquire(False):
+            if self._forever:
+                raise RuntimeError("the loop is run by run_forever on another thread")
+            self._wanted = True  # before the wake: a poll that misses the wake sees this
+            self._wake()
+            self._driving.acquire()
+        try:
+            self._wanted = False
+            self._run_owned(timeout)
+        finally:
+            self._driving.release()
+
+    def try_run_once(self, timeout: Optional[float] = None) -> bool:
+        """`run_once`, unless another thread is in a pass or wants one: then False at once (a
+        thread that waits by driving the loop then waits the other way instead)."""
+        if self._wanted or not self._driving.acquire(False):
+            return False
+        try:
+            self._run_owned(timeout)
+        finally:
+            self._driving.release()
+        return True
+
+    def _run_owned(self, timeout: Optional[float]) -> None:
         self.thread_id = get_ident()
         try:
             self._run_once(timeout)
@@ -403,7 +433,7 @@ class EventLoop:
         else:
             asleep = self._asleep
             asleep.append(None)  # L1 (see call_soon_threadsafe)
-            if inbox or self._stopping:  # L2
+            if inbox or self._stopping or self._wanted:  # L2
                 wait = 0.0
             try:
                 events = self._selector.select(wait)  # L3
@@ -442,13 +472,16 @@ class EventLoop:
 
     def run_forever(self) -> None:
         """Run passes on this thread until `stop()`."""
-        self.thread_id = get_ident()
-        try:
-            while not self._stopping:
-                self._run_once(None)
-        finally:
-            self._stopping = False
-            self.thread_id = None
+        with self._driving:
+            self._forever = True
+            self.thread_id = get_ident()
+            try:
+                while not self._stopping:
+                    self._run_once(None)
+            finally:
+                self._stopping = False
+                self._forever = False
+                self.thread_id = None
 
     def stop(self) -> None:
         """Make `run_forever` return after the current pass; callable from any thread."""

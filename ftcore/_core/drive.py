@@ -5,10 +5,12 @@ blocked in `result()` or in an iterator would wait for work that only a loop pas
 asyncio's `run_until_complete` does, such a wait runs the passes itself, on the waiting thread,
 until what it waits for is there: no other thread is involved, so there is no hand-off at all.
 
-It does so only while no other thread may be running the loop: the runtime has no loop thread
-of its own, and no pass is under way (`loop.thread_id` is None between passes). Otherwise, and
-as soon as another thread is seen running a pass, it waits as any foreign thread does. A
-thread inside a pass (a callback) must not wait at all: the callers raise `RuntimeError` first.
+It does so only while no other thread is running the loop: the runtime has no loop thread
+of its own, and each pass is taken with `loop.try_run_once`, which refuses while another
+thread (the host, or a second waiter) is in a pass or asks for one (a host's `run_once` ends
+a waiter's poll and takes the next pass). Then it waits as any foreign thread does, in short
+slices, and drives again once the loop is free. A thread inside a pass (a callback) must not
+wait at all: the callers raise `RuntimeError` first.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from .._api.runtime import Runtime
 
 __all__ = ["wait", "threaded"]
+
+DRIVE_SLICE_S = 0.01  # how long a waiter leaves the loop to another thread before retrying
 
 
 def threaded(runtime: "Runtime") -> bool:
@@ -41,15 +45,16 @@ def wait(
         return block(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
     loop = runtime.loop
-    while loop.thread_id is None and not loop.closed:
+    while True:
         if ready():
             return True
-        if deadline is None:
-            loop.run_once(None)
-            continue
-        left = deadline - time.monotonic()
-        if left <= 0:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
             return False
-        loop.run_once(left)
-    # another thread runs the loop (the host's own, or a second waiter): wait for it
-    return block(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if loop.closed:
+            return block(left)
+        if loop.try_run_once(left):
+            continue
+        # another thread is in a pass or wants one: leave the loop to it a while
+        if block(DRIVE_SLICE_S if left is None else min(left, DRIVE_SLICE_S)):
+            return True

@@ -2,7 +2,7 @@
 loop's passes on the waiting thread (as asyncio's run_until_complete), unless another thread
 is running the loop; callbacks then run on the waiting thread, inside the wait.
 
-Passes are counted by wrapping the runtime's `loop.run_once` (what the waiting code calls),
+Passes are counted by wrapping the runtime's `loop.try_run_once` (what the waiting code calls),
 so "the wait sleeps in the kernel" is checked without timing the machine.
 """
 
@@ -17,6 +17,7 @@ import pytest
 import ftcore
 from ftcore import FtError
 from ftcore.errors import Errno
+from ftcore.loop import EventLoop
 from tests.core.support import InstantTask, ManualTask, Recorder, make_runtime
 from tests.support.waits import WAIT
 
@@ -31,15 +32,17 @@ def host() -> Iterator[ftcore.Runtime]:
 
 
 def count_passes(rt: ftcore.Runtime) -> List[float]:
-    """Record the timeout of every `run_once` the runtime's loop is asked for."""
+    """Record the timeout of every pass a waiting thread took (`loop.try_run_once`)."""
     passes: List[float] = []
-    run_once = rt.loop.run_once
+    try_run_once = rt.loop.try_run_once
 
-    def counted(timeout: Any = None) -> None:
-        passes.append(timeout)
-        run_once(timeout)
+    def counted(timeout: Any = None) -> bool:
+        ran = try_run_once(timeout)
+        if ran:
+            passes.append(timeout)
+        return ran
 
-    rt.loop.run_once = counted  # type: ignore[method-assign]
+    rt.loop.try_run_once = counted  # type: ignore[method-assign]
     return passes
 
 
@@ -169,3 +172,83 @@ def test_a_streaming_iterator_inside_a_callback_raises(
 
 def _me() -> str:
     return threading.current_thread().name
+
+
+def test_a_host_thread_and_a_waiting_thread_never_run_passes_together(
+    host: ftcore.Runtime,
+) -> None:
+    """The host drives the loop with `run_once` on its thread while another thread waits in
+    `result()`: both run passes (each takes its turn), never two at once, and the host's
+    `run_once` is never held up for long by the waiter's poll."""
+    inside: List[int] = []
+    overlaps: List[int] = []
+    stop = threading.Event()
+
+    def check(res: Dict[str, Any]) -> None:  # a callback of whichever thread runs the pass
+        inside.append(1)
+        if len(inside) > 1:
+            overlaps.append(1)
+        time.sleep(0.001)
+        inside.pop()
+
+    def host_loop() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            host.loop.run_once(0.005)
+            assert time.monotonic() - started < WAIT
+
+    driver = threading.Thread(target=host_loop, name="host-driver")
+    driver.start()
+    try:
+        for _ in range(50):
+            tasks = [InstantTask(host, {"success": check}).launch() for _ in range(4)]
+            waiter = threading.Thread(target=lambda tasks=tasks: [t.result(WAIT) for t in tasks])
+            waiter.start()
+            waiter.join(WAIT)
+            assert not waiter.is_alive()
+    finally:
+        stop.set()
+        driver.join(WAIT)
+    assert not driver.is_alive() and overlaps == []
+
+
+def test_run_once_beside_run_forever_on_another_thread_raises(host: ftcore.Runtime) -> None:
+    runner = threading.Thread(target=host.loop.run_forever, name="host-loop")
+    runner.start()
+    try:
+        while host.loop.thread_id is None:
+            time.sleep(0.001)
+        with pytest.raises(RuntimeError):
+            host.loop.run_once(0)
+    finally:
+        host.loop.call_soon_threadsafe(host.loop.stop)
+        runner.join(WAIT)
+    assert not runner.is_alive()
+
+
+def test_a_pass_in_progress_refuses_a_waiter_and_holds_a_host_back() -> None:
+    """Deterministic: during a pass on this thread, another thread's `try_run_once` is
+    refused at once, and its `run_once` starts only after this pass ended."""
+    loop = EventLoop()
+    refused: List[bool] = []
+    order: List[str] = []
+    others: List[threading.Thread] = []
+
+    def inside_the_pass() -> None:
+        waiter = threading.Thread(target=lambda: refused.append(loop.try_run_once(0)))
+        waiter.start()
+        waiter.join(WAIT)
+        host_thread = threading.Thread(target=lambda: (loop.run_once(0), order.append("other")))
+        others.append(host_thread)
+        host_thread.start()
+        time.sleep(0.05)  # the other thread is blocked meanwhile, not running a pass
+        order.append("this pass ends")
+
+    try:
+        loop.call_soon(inside_the_pass)
+        loop.run_once(0)
+        others[0].join(WAIT)
+        assert refused == [False]
+        assert order == ["this pass ends", "other"]
+    finally:
+        loop.close()
