@@ -97,7 +97,8 @@ def fragments(
 
 
 def frames_in(data: bytes) -> List[Tuple[int, bytes]]:
-    """(byte 0, unmasked payload) of every whole frame in `data`."""
+    """(byte 0, unmasked payload) of every whole frame in `data` (bytes-like)."""
+    data = bytes(data)
     out, pos = [], 0
     while pos < len(data):
         header = parse_header(data, pos)
