@@ -48,6 +48,10 @@ SMALL_BODY = 64 * 1024  # a body this small goes out in the same send as the hea
 BODY_NOT_SENT = "connection reset: closed by the server before the request body was sent"
 
 
+def _body_not_sent() -> FtError:
+    return FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT)
+
+
 def now_ms() -> float:
     return time.time() * 1000.0
 
@@ -258,7 +262,7 @@ class Exchange:
         happened, unless the response is complete already."""
         self._body = None
         if self._answered:  # nothing more will come to tell it
-            self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
+            self._fail(_body_not_sent())
 
     def _count_written(self, written: int) -> None:
         """The request has `written` bytes on the wire: the body's new share goes to
@@ -295,7 +299,7 @@ class Exchange:
         except _Stopped:
             pass
         if self._answered and not self.done:  # the server left before taking the whole body
-            self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
+            self._fail(_body_not_sent())
 
     def connection_lost(self, error: BaseException) -> None:
         self._fail(map_error(error))
@@ -346,7 +350,7 @@ class Exchange:
                 if self._body_done or self._body_stopped:
                     self._finish()
                 elif self.stream is not None and self.stream.write_error is not None:
-                    self._fail(FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT))
+                    self._fail(_body_not_sent())
                 else:  # an early answer that expects the body: send the rest, then settle
                     self._answered = True
                 raise _Stopped()

@@ -15,6 +15,7 @@ import pytest
 
 from tests.http.helpers import call
 from tests.peers.hostile import close_cleanly, read_request, response_head
+from tests.peers.lifecycle import reset_close
 from tests.support.waits import WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -53,3 +54,55 @@ def test_a_connection_the_server_closes_while_idle_leaves_the_loop(make_runtime,
     assert second["profile"]["socketReused"] is False and connections == [1, 2]
     third = call(rt, url=url + "/3")
     assert third["profile"]["socketReused"] is True and _readers(rt) == 1
+
+
+@pytest.mark.parametrize("how", ["unasked-bytes", "reset"])
+def test_an_idle_connection_the_server_writes_to_or_resets_is_dropped(
+    make_runtime, hostile_server, how
+):
+    """Anything but silence on an idle keep-alive connection (bytes no request asked for, a
+    reset) ends it at once (`_IdleWatch`); the next request dials a new one."""
+    act_now = threading.Event()
+    connections: List[int] = []
+
+    def script(conn: socket.socket, release: threading.Event) -> None:
+        connections.append(len(connections) + 1)
+        number = len(connections)
+        while read_request(conn):
+            head = response_head(headers=[("Content-Length", str(len(BODY)))])
+            conn.sendall(head + BODY)
+            if number == 1:
+                act_now.wait(WAIT)
+                if how == "reset":
+                    reset_close(conn)
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")  # unasked
+                release.wait(WAIT)
+                return
+
+    url = hostile_server(script)
+    rt = make_runtime()
+    assert call(rt, url=url + "/1")["profile"]["socketReused"] is False
+    assert _readers(rt) == 1
+    act_now.set()
+    assert wait_until(lambda: _readers(rt) == 0), "the idle socket is still watched"
+    second = call(rt, url=url + "/2")
+    assert second["data"] == "ok" and second["profile"]["socketReused"] is False
+    assert connections == [1, 2]
+
+
+def test_an_idle_connection_closed_from_another_thread_leaves_the_loop(make_runtime, http_server):
+    """urllib3 may close a pooled connection from another thread (a pool's GC finalizer):
+    the loop then closes its stream, never the other thread."""
+    rt = make_runtime()
+    assert call(rt, url=http_server.url + "/json")["profile"]["socketReused"] is False
+    transport = rt.transport("http")
+    ((_, conn),) = transport._parked.values()
+    assert _readers(rt) == 1
+    closer = threading.Thread(target=conn.close)
+    closer.start()
+    closer.join(WAIT)
+    assert wait_until(lambda: _readers(rt) == 0), "the closed idle socket is still watched"
+    assert rt.net.live()["streams"] == 0
+    again = call(rt, url=http_server.url + "/json")
+    assert again["statusCode"] == 200 and again["profile"]["socketReused"] is False

@@ -99,12 +99,8 @@ class Channel:
                     self._drop_oldest(self._shed)
             elif not self.throttled and self._pending > self.limit:
                 self.throttled = newly = True
-            sleeping, self._sleeping = self._sleeping, False
-            waker, self._waker = self._waker, None
-        if sleeping:
-            self._gate.release()
-        if waker is not None:
-            waker()
+            wakeups = self._claim_wakeups()
+        self._wake(*wakeups)
         return newly
 
     def _drop_oldest(self, size_of: Callable[[Any], int]) -> None:
@@ -128,8 +124,17 @@ class Channel:
             self._ended = True
             self._error = error
             self.throttled = False
-            sleeping, self._sleeping = self._sleeping, False
-            waker, self._waker = self._waker, None
+            wakeups = self._claim_wakeups()
+        self._wake(*wakeups)
+
+    def _claim_wakeups(self) -> Tuple[bool, Optional[Callable[[], Any]]]:
+        """Under the lock: take the sleeping consumer's gate and the async waker, once."""
+        sleeping, self._sleeping = self._sleeping, False
+        waker, self._waker = self._waker, None
+        return sleeping, waker
+
+    def _wake(self, sleeping: bool, waker: Optional[Callable[[], Any]]) -> None:
+        """Outside the lock: open the gate for a sleeping consumer, call the async waker."""
         if sleeping:
             self._gate.release()
         if waker is not None:
