@@ -45,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+from bench.common import free_port, pinned, read_head, wait_listening  # noqa: E402
 from bench.results import NO_STYLE, SPLIT, UNPINNED, Goal, Results, add_arguments  # noqa: E402
 
 MiB = 1 << 20
@@ -230,12 +231,6 @@ def run_child(name: str, argv: List[str]) -> None:
 # -- servers --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 NGINX_CONF = """
 daemon off;
 master_process off;
@@ -292,20 +287,9 @@ def start_static_server(root: str, workdir: str) -> Tuple[subprocess.Popen, str,
             stderr=subprocess.DEVNULL,
         )
         kind = "python http.server"
-    wait_port(port)
+    if not wait_listening(port):
+        raise SystemExit("the static file server did not start")
     return proc, "http://127.0.0.1:%d" % port, kind
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)  # polling a server's start-up, not synchronising a test
 
 
 def sink_server(port: int) -> None:
@@ -321,12 +305,10 @@ def sink_server(port: int) -> None:
         pending = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in pending:
-                    piece = conn.recv(65536)
-                    if not piece:
-                        return
-                    pending += piece
-                head, _, pending = pending.partition(b"\r\n\r\n")
+                request = read_head(conn, pending)
+                if request is None:
+                    return
+                head, pending = request
                 length, expect = 0, False
                 for line in head.split(b"\r\n")[1:]:
                     key, _, value = line.partition(b":")
@@ -358,19 +340,10 @@ def sink_server(port: int) -> None:
 # -- the driver -----------------------------------------------------------------------------
 
 
-def _two_cpus() -> bool:
-    return bool(shutil.which("taskset")) and (os.cpu_count() or 1) > 1
-
-
-def pin() -> List[str]:
-    """The contenders on CPU 0, never on the servers' CPU."""
-    return ["taskset", "-c", "0"] if _two_cpus() else []
-
-
 def server_pin() -> List[str]:
     """The servers on CPU 1 (the last one), so a contender has CPU 0 to itself instead of
     landing on the server's CPU in some rounds and not in others."""
-    return ["taskset", "-c", str((os.cpu_count() or 1) - 1)] if _two_cpus() else []
+    return pinned((os.cpu_count() or 1) - 1)
 
 
 def measure(cmd: List[str], env: Dict[str, str]) -> Tuple[Dict[str, Any], float]:
@@ -417,11 +390,11 @@ def measure(cmd: List[str], env: Dict[str, str]) -> Tuple[Dict[str, Any], float]
 
 
 def python_child(name: str, *args: str) -> List[str]:
-    return pin() + [sys.executable, os.path.abspath(__file__), "child", name, *args]
+    return pinned(0) + [sys.executable, os.path.abspath(__file__), "child", name, *args]
 
 
 def curl_download(url: str, path: str) -> List[str]:
-    return pin() + [
+    return pinned(0) + [
         "curl",
         "-s",
         "-o",
@@ -433,7 +406,7 @@ def curl_download(url: str, path: str) -> List[str]:
 
 
 def curl_upload(url: str, path: str) -> List[str]:
-    return pin() + [
+    return pinned(0) + [
         "curl",
         "-s",
         "-o",
@@ -474,7 +447,7 @@ def run_rounds(
             if "download" in title.lower():
                 assert int(result["bytes"]) == size, (name, result)
             samples[name].append((size / MiB / float(result["seconds"]), rss))
-    pinning = SPLIT if _two_cpus() else UNPINNED
+    pinning = SPLIT if pinned(0) else UNPINNED
     rows = results.workload(title, "MiB/s", peer=baseline, pinning=pinning)
     for name, _ in contenders:
         rates = [r[0] for r in samples[name]]
@@ -527,18 +500,24 @@ def main() -> None:
         procs.append(server)
         sink_port = free_port()
         sink = subprocess.Popen(
-            server_pin()
-            + [sys.executable, os.path.abspath(__file__), "sink", str(sink_port)], env=env
+            server_pin() + [sys.executable, os.path.abspath(__file__), "sink", str(sink_port)],
+            env=env,
         )
         procs.append(sink)
-        wait_port(sink_port)
+        if not wait_listening(sink_port):
+            raise SystemExit("the upload sink did not start")
         sink_url = "http://127.0.0.1:%d/upload" % sink_port
         url = base_url + "/big.bin"
         dest = os.path.join(workdir, "dest.bin")
         print(
             "python %s, %s; contenders pinned with %s; download server: %s; "
             "upload sink: Python recv_into"
-            % (sys.version.split()[0], os.uname().machine, " ".join(pin()) or "(no taskset)", kind)
+            % (
+                sys.version.split()[0],
+                os.uname().machine,
+                " ".join(pinned(0)) or "(no taskset)",
+                kind,
+            )
         )
         print("files in %s" % workdir)
         print("cpus: %d; servers pinned with %s" % (os.cpu_count() or 0, " ".join(server_pin())))

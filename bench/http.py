@@ -49,6 +49,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple  # noqa:
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
 
+from bench.common import free_port, pinned, wait_listening  # noqa: E402
 from bench.results import (  # noqa: E402
     CALLBACKS,
     CALLER,
@@ -92,30 +93,9 @@ http {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    return False
-
-
 def start_server(cpu: int) -> Tuple[subprocess.Popen, str, str, Optional[str]]:
     """(process, url, kind, temp dir to remove), the server pinned to `cpu` when it exists."""
-    pin = (
-        ["taskset", "-c", str(cpu)]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > cpu
-        else []
-    )
+    pin = pinned(cpu)
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
     )
@@ -376,22 +356,15 @@ class Contenders:
 # (contender, calling style, method, ftcore's?) per workload; the peers' threads, tasks and
 # chains are in each workload's note below
 WORKLOADS: Dict[str, List[Tuple[str, str, str, bool]]] = {
-    "seq": [
-        ("http.client", CALLER, "http_client_seq", False),
-        ("urllib3", CALLER, "urllib3_seq", False),
-        ("requests", CALLER, "requests_seq", False),
-        ("aiohttp", CALLBACKS, "aiohttp_seq", False),
-        ("ft.request", CALLBACKS, "ft_callback_seq", True),
-        ("ft.request", CALLER, "ft_result_seq", True),
-    ],
-    "conc": [
-        ("http.client", CALLER, "http_client_conc", False),
-        ("urllib3", CALLER, "urllib3_conc", False),
-        ("requests", CALLER, "requests_conc", False),
-        ("aiohttp", CALLBACKS, "aiohttp_conc", False),
-        ("ft.request", CALLBACKS, "ft_callback_conc", True),
-        ("ft.request", CALLER, "ft_result_conc", True),
-    ],
+    workload: [
+        ("http.client", CALLER, "http_client_" + workload, False),
+        ("urllib3", CALLER, "urllib3_" + workload, False),
+        ("requests", CALLER, "requests_" + workload, False),
+        ("aiohttp", CALLBACKS, "aiohttp_" + workload, False),
+        ("ft.request", CALLBACKS, "ft_callback_" + workload, True),
+        ("ft.request", CALLER, "ft_result_" + workload, True),
+    ]
+    for workload in ("seq", "conc")
 }
 TITLES = {
     "seq": "small GET, 1 in flight",
@@ -428,9 +401,9 @@ def child(workload: str, url: str) -> None:
 
 
 def run_child(workload: str, url: str, quick: bool) -> Dict[str, List[List[float]]]:
-    prefix = ["taskset", "-c", "0"] if shutil.which("taskset") else []
     out = subprocess.run(
-        prefix + [sys.executable, __file__, "--child", workload, url]
+        pinned(0)
+        + [sys.executable, __file__, "--child", workload, url]
         + (["--quick"] if quick else []),
         check=True,
         capture_output=True,
@@ -540,8 +513,13 @@ def measure(args: argparse.Namespace) -> None:
         with server(server_cpu) as (url, kind):
             samples = run_child(workload, url, args.quick)
         results.notes["server"] = kind
-        rows = results.workload(TITLES[workload], "requests/s", peer=PEERS[workload],
-                                pinning=pinning, note=NOTES[workload])
+        rows = results.workload(
+            TITLES[workload],
+            "requests/s",
+            peer=PEERS[workload],
+            pinning=pinning,
+            note=NOTES[workload],
+        )
         for name, style, _, ours in WORKLOADS[workload]:
             values = samples["%s|%s" % (name, style)]
             rates = [v[0] for v in values]

@@ -121,8 +121,10 @@ def report(args: argparse.Namespace, pycache: str) -> int:
         % (sys.version.split()[0], args.runs)
     )
     for module in ("pluggy", "urllib3", "ftcore"):
-        print("  import %-8s %7.2f ms  (fastest run %.2f ms)" % (
-            module, statistics.median(totals[module]), min(totals[module])))
+        print(
+            "  import %-8s %7.2f ms  (fastest run %.2f ms)"
+            % (module, statistics.median(totals[module]), min(totals[module]))
+        )
     print(
         "  ftcore - pluggy: %.2f ms (budget %.1f ms: %s)"
         % (ft - pg, BUDGET_MS, "ok" if ft - pg <= BUDGET_MS else "OVER")
@@ -131,8 +133,13 @@ def report(args: argparse.Namespace, pycache: str) -> int:
     print(
         "  first use of ft (import ftcore; ftcore.ft): %.2f ms, import pluggy %.2f ms: "
         "+%.2f ms (budget %.1f ms: %s)"
-        % (first, first_pg, first - first_pg, FIRST_USE_BUDGET_MS,
-           "ok" if first - first_pg <= FIRST_USE_BUDGET_MS else "OVER")
+        % (
+            first,
+            first_pg,
+            first - first_pg,
+            FIRST_USE_BUDGET_MS,
+            "ok" if first - first_pg <= FIRST_USE_BUDGET_MS else "OVER",
+        )
     )
 
     extra = {
@@ -148,17 +155,30 @@ def report(args: argparse.Namespace, pycache: str) -> int:
         print("  %7.2f ms  %s" % (us / 1000, name))
 
     results = Results("importtime", "Import", quick=args.quick)
-    imports = results.workload("import", "ms", peer="pluggy", higher_is_better=False,
-                               pinning=UNPINNED, note="Cumulative, from python -X importtime")
+    imports = results.workload(
+        "import",
+        "ms",
+        peer="pluggy",
+        higher_is_better=False,
+        pinning=UNPINNED,
+        note="Cumulative, from python -X importtime",
+    )
     imports.peer("pluggy", NO_STYLE, totals["pluggy"])
     imports.peer("urllib3", NO_STYLE, totals["urllib3"])
     imports.ours("ftcore", NO_STYLE, totals["ftcore"], goals=[Goal("pluggy", extra=BUDGET_MS)])
-    uses = results.workload("first use of ft", "ms", peer="pluggy", higher_is_better=False,
-                            pinning=UNPINNED, note="Wall time of import ftcore, then the "
-                            "default runtime made; pluggy: import pluggy, timed the same way")
+    uses = results.workload(
+        "first use of ft",
+        "ms",
+        peer="pluggy",
+        higher_is_better=False,
+        pinning=UNPINNED,
+        note="Wall time of import ftcore, then the "
+        "default runtime made; pluggy: import pluggy, timed the same way",
+    )
     uses.peer("pluggy", NO_STYLE, firsts["pluggy"])
-    uses.ours("ftcore.ft", NO_STYLE, firsts["ftcore"],
-              goals=[Goal("pluggy", extra=FIRST_USE_BUDGET_MS)])
+    uses.ours(
+        "ftcore.ft", NO_STYLE, firsts["ftcore"], goals=[Goal("pluggy", extra=FIRST_USE_BUDGET_MS)]
+    )
     results.write(args.json)
     return 0  # the verdicts are in the table (and the JSON): a missed budget is a finding
 

@@ -99,8 +99,11 @@ def render(run: Run, chart: Optional[str]) -> str:
 
 def _section(document: Dict[str, Any]) -> List[str]:
     title = "%s (``bench/%s.py``)" % (document["group"], document["script"])
-    about = ["Measured %s" % _date(document["date"]), "Python %s" % document["python"],
-             document["machine"]]
+    about = [
+        "Measured %s" % _date(document["date"]),
+        "Python %s" % document["python"],
+        document["machine"],
+    ]
     about += ["%s: %s" % kv for kv in document["notes"].items()]
     lines = [title, "~" * len(title), "", "; ".join(about) + ".", ""]
     for name, rows in workloads(document):
@@ -111,8 +114,11 @@ def _section(document: Dict[str, Any]) -> List[str]:
 def _table(name: str, rows: List[Dict[str, Any]]) -> List[str]:
     first = rows[0]
     runs = sorted({row["runs"] for row in rows})
-    facts = [first["unit"], first["pinning"], "%s run%s each" % (
-        "/".join(map(str, runs)), "" if runs == [1] else "s")]
+    facts = [
+        first["unit"],
+        first["pinning"],
+        "%s run%s each" % ("/".join(map(str, runs)), "" if runs == [1] else "s"),
+    ]
     if first["peer"]:
         facts.append("ratio: to %s" % first["peer"])
     lines = ["**%s** (%s)." % (_text(name), _text("; ".join(facts)))]
@@ -203,8 +209,9 @@ def bars(run: Run) -> List[Dict[str, Any]]:
     return out
 
 
-def _goal_on_best(goal: Dict[str, Any], row: Dict[str, Any],
-                  peers: Dict[str, Dict[str, Any]]) -> Optional[float]:
+def _goal_on_best(
+    goal: Dict[str, Any], row: Dict[str, Any], peers: Dict[str, Dict[str, Any]]
+) -> Optional[float]:
     """Where a goal sits on the row's best-peer scale: a goal of `r` times peer P is met when
     the row is at least `r` times P's own ratio to the best peer."""
     peer = peers.get(goal["peer"] or "")
@@ -241,13 +248,15 @@ def draw(run: Run, path: str) -> bool:
     for position, item in zip(positions, items):
         for goal in item["goals"]:
             axes.plot([goal, goal], [position - 0.42, position + 0.42], color="black", lw=1.6)
-        axes.text(item["ratio"] * 1.03, position, "%.2f×" % item["ratio"], va="center",
-                  fontsize=7)
+        axes.text(item["ratio"] * 1.03, position, "%.2f×" % item["ratio"], va="center", fontsize=7)
     axes.set_xscale("log")
     values = ratios + [g for item in items for g in item["goals"]]
     axes.set_xlim(min(min(values) * 0.7, 0.5), max(max(values) * 1.5, 2.0))
-    ticks = [t for t in (0.01, 0.03, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16)
-             if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]]
+    ticks = [
+        t
+        for t in (0.01, 0.03, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16)
+        if axes.get_xlim()[0] <= t <= axes.get_xlim()[1]
+    ]
     axes.set_xticks(ticks)
     axes.set_xticklabels(["%g×" % t for t in ticks])
     axes.axvline(1.0, color="black", lw=0.8, ls="--")
@@ -288,8 +297,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     page = splice(page, render(run, relative.replace(os.sep, "/") if drawn else None))
     with open(args.rst, "w", encoding="utf-8") as handle:
         handle.write(page)
-    print("wrote %s%s from %d files" % (
-        args.rst, " and " + chart_path if drawn else "", len(run)))
+    print("wrote %s%s from %d files" % (args.rst, " and " + chart_path if drawn else "", len(run)))
     return 0
 
 

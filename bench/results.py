@@ -97,8 +97,14 @@ class Workload:
     note: str
     rows: List[_Row] = field(default_factory=list)
 
-    def ours(self, contender: str, style: str, samples: Sequence[float],
-             goals: Sequence[Goal] = (), **extra: float) -> None:
+    def ours(
+        self,
+        contender: str,
+        style: str,
+        samples: Sequence[float],
+        goals: Sequence[Goal] = (),
+        **extra: float,
+    ) -> None:
         """A row of ftcore's: charted, with its goals judged."""
         self._add(_Row(contender, style, list(samples), True, goals, extra))
 
@@ -155,7 +161,6 @@ class Workload:
             })  # fmt: skip
         return out
 
-
     def _round_ratio(self, row: _Row) -> Optional[float]:
         """The median of the per-round ratios to the named peer (rounds are interleaved, so
         sample i of each row comes from round i): steadier than the ratio of the medians when
@@ -171,20 +176,34 @@ class Workload:
         """The rows as a plain table on stdout, from the same figures as the JSON."""
         rows = self.to_json()
         runs = sorted({row["runs"] for row in rows})
-        print("\n%s, %s (%s; medians of %s runs)" % (
-            self.name, self.unit, self.pinning, "/".join(map(str, runs))))
-        print("  %-34s %-16s %12s %8s %7s %8s  %s" % (
-            "contender", "style", "median", "ratio", "round", "vs best", "goal"))
+        print(
+            "\n%s, %s (%s; medians of %s runs)"
+            % (self.name, self.unit, self.pinning, "/".join(map(str, runs)))
+        )
+        print(
+            "  %-34s %-16s %12s %8s %7s %8s  %s"
+            % ("contender", "style", "median", "ratio", "round", "vs best", "goal")
+        )
         for row in rows:
             goals = "; ".join(
                 "%s %s" % (g["text"], {True: "met", False: "MISSED", None: "?"}[g["met"]])
                 for g in row["goals"]
             )
             extra = "  ".join("%s %.4g" % kv for kv in row["extra"].items())
-            print(("  %-34s %-16s %12s %8s %7s %8s  %s" % (
-                row["contender"], row["style"], _figure(row["median"]),
-                _times(row["ratio"]), _times(row["round_ratio"]), _times(row["best_ratio"]),
-                "  ".join(part for part in (goals, extra) if part))).rstrip())
+            print(
+                (
+                    "  %-34s %-16s %12s %8s %7s %8s  %s"
+                    % (
+                        row["contender"],
+                        row["style"],
+                        _figure(row["median"]),
+                        _times(row["ratio"]),
+                        _times(row["round_ratio"]),
+                        _times(row["best_ratio"]),
+                        "  ".join(part for part in (goals, extra) if part),
+                    )
+                ).rstrip()
+            )
         if self.named_peer:
             print("  ratio: to %s; above 1 is better" % self.named_peer)
 
@@ -211,9 +230,15 @@ class Results:
         self.notes = notes
         self.workloads: List[Workload] = []
 
-    def workload(self, name: str, unit: str, peer: Optional[str] = None,
-                 higher_is_better: bool = True, pinning: str = UNPINNED,
-                 note: str = "") -> Workload:
+    def workload(
+        self,
+        name: str,
+        unit: str,
+        peer: Optional[str] = None,
+        higher_is_better: bool = True,
+        pinning: str = UNPINNED,
+        note: str = "",
+    ) -> Workload:
         workload = Workload(name, unit, peer, higher_is_better, pinning, note)
         self.workloads.append(workload)
         return workload

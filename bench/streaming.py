@@ -34,7 +34,6 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import argparse  # noqa: E402
 import codecs  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
 import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -45,6 +44,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "plugins")]
 
+from bench.common import free_port, pinned, read_head, wait_listening  # noqa: E402
 from bench.results import (  # noqa: E402
     CALLBACKS,
     CALLER,
@@ -88,12 +88,10 @@ def serve(port: int) -> None:
         with conn:
             buffer = b""
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                request = read_head(conn, buffer)
+                if request is None:
+                    return
+                head, buffer = request
                 target = head.split(b" ", 2)[1]
                 if target.startswith(b"/sse"):
                     conn.sendall(
@@ -120,23 +118,6 @@ def serve(port: int) -> None:
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise SystemExit("the benchmark server did not start")
-
-
 # -- contenders (each run in a fresh child) ------------------------------------------------------
 
 
@@ -153,11 +134,16 @@ def peak_rss() -> int:
     return 0
 
 
+def warm_url(url: str) -> str:
+    """The small text request every contender sends first, on the connection it then reuses."""
+    return url.rsplit("/", 1)[0] + "/text?bytes=2"
+
+
 def ft_events(url: str) -> int:
     import ftcore
 
     with ftcore.Runtime(entrypoints=False) as rt:
-        rt.request(url=url.replace("/sse", "/text?bytes=2")).result(10)  # warm: the transport
+        rt.request(url=warm_url(url)).result(10)
         return measured(
             lambda: sum(
                 1 for _ in rt.request(url=url, enableChunked=True, timeout=600000).iter_events()
@@ -170,7 +156,7 @@ def httpx_events(url: str) -> int:
     from httpx_sse import connect_sse
 
     with httpx.Client(timeout=600) as client:
-        client.get(url.replace("/sse", "/text?bytes=2"))
+        client.get(warm_url(url))
 
         def run() -> int:
             with connect_sse(client, "GET", url) as source:
@@ -187,7 +173,7 @@ def aiohttp_events(url: str) -> int:
 
     async def main() -> int:
         async with aiohttp.ClientSession() as session:
-            async with session.get(url.replace("/sse", "/text?bytes=2")) as warm:
+            async with session.get(warm_url(url)) as warm:
                 await warm.read()
 
             async def run() -> int:
@@ -204,40 +190,28 @@ def aiohttp_events(url: str) -> int:
     return asyncio.run(main())
 
 
-def ft_events_callbacks(url: str) -> int:
+def ft_callbacks(url: str, events: bool) -> int:
+    """Events counted by an onServerSentEvent listener (`events`), or the characters of the
+    chunks an onTextChunkReceived listener gets."""
     import ftcore
 
     with ftcore.Runtime(entrypoints=False) as rt:
-        rt.request(url=url.replace("/sse", "/text?bytes=2")).result(10)  # warm: the transport
-
-        def run() -> int:
-            count = [0]
-
-            def on_event(res: Dict[str, Any]) -> None:
-                count[0] += 1
-
-            task = rt.request(url=url, enableChunked=True, timeout=600000)
-            task.onServerSentEvent(on_event)
-            task.result()
-            return count[0]
-
-        return measured(run)
-
-
-def ft_text_callbacks(url: str) -> int:
-    import ftcore
-
-    with ftcore.Runtime(entrypoints=False) as rt:
-        rt.request(url=url.split("?")[0] + "?bytes=2").result(10)
+        rt.request(url=warm_url(url)).result(10)
 
         def run() -> int:
             total = [0]
+
+            def on_event(res: Dict[str, Any]) -> None:
+                total[0] += 1
 
             def on_text(res: Dict[str, Any]) -> None:
                 total[0] += len(res["data"])
 
             task = rt.request(url=url, enableChunked=True, timeout=600000)
-            task.onTextChunkReceived(on_text)
+            if events:
+                task.onServerSentEvent(on_event)
+            else:
+                task.onTextChunkReceived(on_text)
             task.result()
             return total[0]
 
@@ -248,7 +222,7 @@ def ft_text(url: str) -> int:
     import ftcore
 
     with ftcore.Runtime(entrypoints=False) as rt:
-        rt.request(url=url.split("?")[0] + "?bytes=2").result(10)
+        rt.request(url=warm_url(url)).result(10)
 
         def run() -> int:
             task = rt.request(url=url, enableChunked=True, timeout=600000)
@@ -261,7 +235,7 @@ def urllib3_text(url: str) -> int:
     import urllib3
 
     pm = urllib3.PoolManager()
-    pm.request("GET", url.split("?")[0] + "?bytes=2")
+    pm.request("GET", warm_url(url))
 
     def run() -> int:
         response = pm.request("GET", url, preload_content=False)
@@ -296,7 +270,13 @@ async def measured_async(run: Callable[[], Any]) -> int:
 # name: (contender, calling style, client, modules it needs, ftcore's?)
 CONTENDERS: Dict[str, Tuple[str, str, Callable[[str], int], Tuple[str, ...], bool]] = {
     "ft_events": ("ftcore iter_events()", CALLER, ft_events, (), True),
-    "ft_events_callbacks": ("ftcore onServerSentEvent", CALLBACKS, ft_events_callbacks, (), True),
+    "ft_events_callbacks": (
+        "ftcore onServerSentEvent",
+        CALLBACKS,
+        lambda url: ft_callbacks(url, events=True),
+        (),
+        True,
+    ),
     "httpx_events": ("httpx-sse", CALLER, httpx_events, ("httpx", "httpx_sse"), False),
     "aiohttp_events": (
         "aiohttp-sse-client",
@@ -306,7 +286,13 @@ CONTENDERS: Dict[str, Tuple[str, str, Callable[[str], int], Tuple[str, ...], boo
         False,
     ),
     "ft_text": ("ftcore iter_text()", CALLER, ft_text, (), True),
-    "ft_text_callbacks": ("ftcore onTextChunkReceived", CALLBACKS, ft_text_callbacks, (), True),
+    "ft_text_callbacks": (
+        "ftcore onTextChunkReceived",
+        CALLBACKS,
+        lambda url: ft_callbacks(url, events=False),
+        (),
+        True,
+    ),
     "urllib3_text": ("urllib3", CALLER, urllib3_text, ("urllib3",), False),
 }
 GOALS = {  # issue 14, on the iterators
@@ -326,12 +312,6 @@ def installed(modules: Tuple[str, ...]) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in modules)
 
 
-def pinned(cpu: int) -> List[str]:
-    """`taskset -c cpu` where there are two CPUs or more (else nothing)."""
-    two = shutil.which("taskset") and (os.cpu_count() or 1) > 1
-    return ["taskset", "-c", str(cpu)] if two else []
-
-
 def run_child(name: str, url: str) -> Dict[str, float]:
     out = subprocess.run(
         pinned(0) + [sys.executable, __file__, "--child", name, url],
@@ -343,8 +323,16 @@ def run_child(name: str, url: str) -> Dict[str, float]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def workload(results: Results, title: str, url: str, names: List[str], rounds: int,
-             unit: str, scale: float, peer: str) -> None:
+def workload(
+    results: Results,
+    title: str,
+    url: str,
+    names: List[str],
+    rounds: int,
+    unit: str,
+    scale: float,
+    peer: str,
+) -> None:
     runnable = [n for n in names if installed(CONTENDERS[n][3])]
     samples: Dict[str, List[Dict[str, float]]] = {n: [] for n in runnable}
     for round_no in range(rounds):
@@ -387,7 +375,8 @@ def main() -> None:
     )
     results = Results("streaming", "Streaming", quick=args.quick)
     try:
-        wait_listening(port)
+        if not wait_listening(port):
+            raise SystemExit("the benchmark server did not start")
         base = "http://127.0.0.1:%d" % port
         rounds = 3 if args.quick else 5
         text_bytes = TEXT_BYTES // 16 if args.quick else TEXT_BYTES

@@ -163,6 +163,19 @@ def _connect(port: int) -> socket.socket:
     return sock
 
 
+def _ftcore_connected(rt: "ftcore.Runtime", port: int) -> Tuple["ftcore.TCPSocket", List[dict]]:
+    """An ftcore TCPSocket connected to the loopback `port`, and the list its errors go to."""
+    sock = rt.createTCPSocket()
+    connected = threading.Event()
+    errors: List[dict] = []
+    sock.onConnect(lambda res: connected.set())
+    sock.onError(errors.append)
+    sock.connect({"address": "127.0.0.1", "port": port})
+    if not connected.wait(10):
+        raise RuntimeError("ftcore did not connect: %r" % errors)
+    return sock, errors
+
+
 # -- echo: round trips per second ------------------------------------------------------------
 
 
@@ -198,10 +211,8 @@ def echo_asyncio(port: int, count: int) -> Tuple[float, float]:
 
 def echo_ftcore(port: int, count: int) -> Tuple[float, float]:
     with ftcore.Runtime(config=CONFIG, entrypoints=False) as rt:
-        sock = rt.createTCPSocket()
+        sock, errors = _ftcore_connected(rt, port)
         finished = threading.Event()
-        connected = threading.Event()
-        errors: List[dict] = []
         size = len(PAYLOAD)
         state = {"n": 0, "pending": 0}
         write = sock.write
@@ -217,12 +228,7 @@ def echo_ftcore(port: int, count: int) -> Tuple[float, float]:
             else:
                 write(PAYLOAD)
 
-        sock.onConnect(lambda res: connected.set())
         sock.onMessage(on_message)
-        sock.onError(errors.append)
-        sock.connect({"address": "127.0.0.1", "port": port})
-        if not connected.wait(10):
-            raise RuntimeError("ftcore did not connect: %r" % errors)
         cpu, start = time.process_time(), time.perf_counter()
         write(PAYLOAD)
         if not finished.wait(120):
@@ -235,10 +241,8 @@ def echo_ftcore(port: int, count: int) -> Tuple[float, float]:
 def echo_ftcore_caller_thread(port: int, count: int) -> Tuple[float, float]:
     """The other calling style: the caller's thread writes, then waits for the echo."""
     with ftcore.Runtime(config=CONFIG, entrypoints=False) as rt:
-        sock = rt.createTCPSocket()
-        connected = threading.Event()
+        sock, errors = _ftcore_connected(rt, port)
         echoed: "queue.SimpleQueue[int]" = queue.SimpleQueue()
-        errors: List[dict] = []
         size = len(PAYLOAD)
         pending = [0]
 
@@ -248,12 +252,7 @@ def echo_ftcore_caller_thread(port: int, count: int) -> Tuple[float, float]:
                 pending[0] -= size
                 echoed.put(1)
 
-        sock.onConnect(lambda res: connected.set())
         sock.onMessage(on_message)
-        sock.onError(errors.append)
-        sock.connect({"address": "127.0.0.1", "port": port})
-        if not connected.wait(10):
-            raise RuntimeError("ftcore did not connect: %r" % errors)
         cpu, start = time.process_time(), time.perf_counter()
         for n in range(count):
             sock.write(PAYLOAD)
@@ -269,16 +268,9 @@ def echo_ftcore_caller_thread(port: int, count: int) -> Tuple[float, float]:
 def echo_ftcore_iter(port: int, count: int) -> Tuple[float, float]:
     """The caller's thread writes, then takes the echo from `sock.iter_messages()`."""
     with ftcore.Runtime(config=CONFIG, entrypoints=False) as rt:
-        sock = rt.createTCPSocket()
-        connected = threading.Event()
-        errors: List[dict] = []
+        sock, errors = _ftcore_connected(rt, port)
         size = len(PAYLOAD)
         pending = 0
-        sock.onConnect(lambda res: connected.set())
-        sock.onError(errors.append)
-        sock.connect({"address": "127.0.0.1", "port": port})
-        if not connected.wait(10):
-            raise RuntimeError("ftcore did not connect: %r" % errors)
         with sock.iter_messages(timeout=120) as messages:
             receive = messages.__next__
             cpu, start = time.process_time(), time.perf_counter()
@@ -331,10 +323,8 @@ def stream_asyncio(port: int, total: int) -> Tuple[float, float]:
 
 def stream_ftcore(port: int, total: int) -> Tuple[float, float]:
     with ftcore.Runtime(config=CONFIG, entrypoints=False) as rt:
-        sock = rt.createTCPSocket()
+        sock, errors = _ftcore_connected(rt, port)
         finished = threading.Event()
-        connected = threading.Event()
-        errors: List[dict] = []
         state = {"sent": 0}
         write = sock.write
 
@@ -344,13 +334,8 @@ def stream_ftcore(port: int, total: int) -> Tuple[float, float]:
                 if not write(CHUNK):
                     return
 
-        sock.onConnect(lambda res: connected.set())
         sock.onDrain(produce)
         sock.onMessage(lambda res: finished.set())
-        sock.onError(errors.append)
-        sock.connect({"address": "127.0.0.1", "port": port})
-        if not connected.wait(10):
-            raise RuntimeError("ftcore did not connect: %r" % errors)
         cpu, start = time.process_time(), time.perf_counter()
         write(struct.pack("!Q", total))
         rt.loop.call_soon_threadsafe(produce)  # the producer runs on the loop, as onDrain does
@@ -388,8 +373,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--count", type=int, default=20000, help="echo round trips per run")
     parser.add_argument("--gib", type=float, default=1.0, help="GiB per one-way run")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
-    parser.add_argument("--only", nargs="*", choices=("blocking", "asyncio", "ftcore"),
-                        default=["blocking", "asyncio", "ftcore"])
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=("blocking", "asyncio", "ftcore"),
+        default=["blocking", "asyncio", "ftcore"],
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
@@ -412,11 +401,21 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(
                 "TCP, %s servers, Python %s; echo: %d-byte messages, one in flight, %d per run; "
                 "one-way: %d MiB per run; %d rounds; %s"
-                % (kind, sys.version.split()[0], len(PAYLOAD), args.count, total // 2**20,
-                   args.rounds,
-                   ("client and echo server on CPU 0, one-way server on CPU 1"
-                    if two_cpus else "client and servers on CPU 0")
-                   if args.pin else "not pinned")
+                % (
+                    kind,
+                    sys.version.split()[0],
+                    len(PAYLOAD),
+                    args.count,
+                    total // 2**20,
+                    args.rounds,
+                    (
+                        "client and echo server on CPU 0, one-way server on CPU 1"
+                        if two_cpus
+                        else "client and servers on CPU 0"
+                    )
+                    if args.pin
+                    else "not pinned",
+                )
             )
             for _, _, client, _ in echo:  # the same warm-up for every client
                 client(echo_port, min(2000, args.count))
@@ -429,12 +428,16 @@ def main(argv: Optional[List[str]] = None) -> None:
                 for name, style, client, _ in stream if forward else stream[::-1]:
                     stream_samples[name, style].append(client(sink_port, total))
                 print(
-                    "  round %d: echo %s; one-way %s" % (
+                    "  round %d: echo %s; one-way %s"
+                    % (
                         round_no + 1,
-                        ", ".join("%s (%s) %.0f/s" % (k + (v[-1][0],))
-                                  for k, v in echo_samples.items()),
-                        ", ".join("%s %.0f MiB/s" % (k[0], v[-1][0] / 2**20)
-                                  for k, v in stream_samples.items()),
+                        ", ".join(
+                            "%s (%s) %.0f/s" % (k + (v[-1][0],)) for k, v in echo_samples.items()
+                        ),
+                        ", ".join(
+                            "%s %.0f MiB/s" % (k[0], v[-1][0] / 2**20)
+                            for k, v in stream_samples.items()
+                        ),
                     )
                 )
         finally:

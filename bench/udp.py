@@ -184,11 +184,19 @@ def bench_asyncio(family: int, addr: Tuple[str, int], count: int) -> Tuple[float
     return asyncio.run(main())
 
 
+def _ftcore_bound(rt: "ftcore.Runtime", family: int) -> Tuple["ftcore.UDPSocket", List[dict]]:
+    """An ftcore UDPSocket bound to a free port, and the list its errors go to."""
+    sock = rt.createUDPSocket("udp6" if family == socket.AF_INET6 else "udp4")
+    errors: List[dict] = []
+    sock.onError(errors.append)
+    sock.bind(0)
+    return sock, errors
+
+
 def bench_ftcore(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
     with ftcore.Runtime(entrypoints=False) as rt:
-        sock = rt.createUDPSocket("udp6" if family == socket.AF_INET6 else "udp4")
+        sock, errors = _ftcore_bound(rt, family)
         finished = threading.Event()
-        errors: List[dict] = []
         n = 0
         host, port = addr[0], addr[1]
         send = sock.send
@@ -202,8 +210,6 @@ def bench_ftcore(family: int, addr: Tuple[str, int], count: int) -> Tuple[float,
                 send({"address": host, "port": port, "message": res["message"]})
 
         sock.onMessage(on_message)
-        sock.onError(errors.append)
-        sock.bind(0)
         cpu, start = time.process_time(), time.perf_counter()
         send({"address": host, "port": port, "message": PAYLOAD})
         if not finished.wait(60):
@@ -216,14 +222,11 @@ def bench_ftcore(family: int, addr: Tuple[str, int], count: int) -> Tuple[float,
 def bench_ftcore_caller(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
     """The caller's thread sends, then waits for the echo that onMessage queues."""
     with ftcore.Runtime(entrypoints=False) as rt:
-        sock = rt.createUDPSocket("udp6" if family == socket.AF_INET6 else "udp4")
+        sock, errors = _ftcore_bound(rt, family)
         echoed: "queue.SimpleQueue[dict]" = queue.SimpleQueue()
-        errors: List[dict] = []
         host, port = addr[0], addr[1]
         send, get = sock.send, echoed.get
         sock.onMessage(echoed.put)
-        sock.onError(errors.append)
-        sock.bind(0)
         message = PAYLOAD
         cpu, start = time.process_time(), time.perf_counter()
         for n in range(count):
@@ -240,12 +243,9 @@ def bench_ftcore_caller(family: int, addr: Tuple[str, int], count: int) -> Tuple
 def bench_ftcore_iter(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
     """The caller's thread sends, then takes the echo from `sock.iter_messages()`."""
     with ftcore.Runtime(entrypoints=False) as rt:
-        sock = rt.createUDPSocket("udp6" if family == socket.AF_INET6 else "udp4")
-        errors: List[dict] = []
+        sock, errors = _ftcore_bound(rt, family)
         host, port = addr[0], addr[1]
         send = sock.send
-        sock.onError(errors.append)
-        sock.bind(0)
         message = PAYLOAD
         with sock.iter_messages(timeout=60) as messages:
             receive = messages.__next__

@@ -591,8 +591,9 @@ def _run(args: Any, shared_url: str, apart_url: str, server_name: str) -> None:
         "importable" if masking._numpy_masker() is not None else "not importable",
     )
     print(versions)
-    results = Results("websocket", "WebSocket", quick=args.quick, server=server_name,
-                      libraries=versions)
+    results = Results(
+        "websocket", "WebSocket", quick=args.quick, server=server_name, libraries=versions
+    )
     echo_rows = [  # (size, title, url, round trips per run, unit, pinning); 1 MiB: rt/s = MiB/s
         ("small", "32 B text echo", shared_url, args.small, "round trips/s", ONE_CPU),
         ("big", "1 MiB binary echo", apart_url, args.big, "MiB/s each way", SPLIT),
@@ -615,10 +616,16 @@ def _run(args: Any, shared_url: str, apart_url: str, server_name: str) -> None:
         print("  round %d done" % (round_no + 1))
     for size, title, _, _, unit, pinning in echo_rows:
         peer = "websocket-client" if size == "small" else "aiohttp"
-        broken = ["%s (%s) failed: %s" % (n, st, why) for (sz, n, st), why in failed.items()
-                  if sz == size]
-        workload = results.workload(title, unit, peer=peer, pinning=pinning,
-                                    note="Not shown: " + "; ".join(broken) if broken else "")
+        broken = [
+            "%s (%s) failed: %s" % (n, st, why) for (sz, n, st), why in failed.items() if sz == size
+        ]
+        workload = results.workload(
+            title,
+            unit,
+            peer=peer,
+            pinning=pinning,
+            note="Not shown: " + "; ".join(broken) if broken else "",
+        )
         for (name, style), values in samples[size].items():
             if (size, name, style) in failed:
                 continue
@@ -632,8 +639,9 @@ def _run(args: Any, shared_url: str, apart_url: str, server_name: str) -> None:
     rounds = max(3, args.rounds)
     masks = masking_rates(rounds)
     for label in next(iter(masks.values())):
-        workload = results.workload("masking " + label, "MiB/s (CPU time)",
-                                    peer="websockets apply_mask (C)")
+        workload = results.workload(
+            "masking " + label, "MiB/s (CPU time)", peer="websockets apply_mask (C)"
+        )
         for name, rates in masks.items():
             add = workload.ours if name.startswith("ftcore") else workload.peer
             add(name, NO_STYLE, rates[label])
@@ -643,9 +651,11 @@ def _run(args: Any, shared_url: str, apart_url: str, server_name: str) -> None:
         title = "%d sockets on one loop, one echo each" % args.sockets
         print("\n%s: %d echoed, %d failed" % (title, result["echoed"], result["failed"]))
         results.workload(title + ": wall time", "s", higher_is_better=False).ours(
-            "ftcore", CALLBACKS, [result["wall"]])
+            "ftcore", CALLBACKS, [result["wall"]]
+        )
         results.workload(title + ": RSS per socket", "KiB", higher_is_better=False).ours(
-            "ftcore", CALLBACKS, [result["per_socket_kib"]], goals=[Goal(limit=64.0)])
+            "ftcore", CALLBACKS, [result["per_socket_kib"]], goals=[Goal(limit=64.0)]
+        )
     results.print()
     results.write(args.json)
 
