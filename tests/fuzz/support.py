@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import tracemalloc
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional, Sequence, TypeVar
+from typing import Callable, Iterator, List, Optional, TypeVar
 
 from hypothesis import settings
 from hypothesis import strategies as st
+
+from tests.support.cuts import cut as cut  # the fuzz tests take it from here
 
 FUZZ = settings.get_profile("ftcore-fuzz-" + os.environ.get("FTCORE_FUZZ_PROFILE", "ci"))
 
@@ -40,27 +42,41 @@ def pull(next_event: Callable[[], Optional[E]], events: List[E], budget: int) ->
 
 def split_every_way(data: bytes) -> Iterator[List[bytes]]:
     """`data` in two pieces, for every cut point (empty pieces included)."""
-    for cut in range(len(data) + 1):
-        yield [data[:cut], data[cut:]]
-
-
-def cut(data: bytes, sizes: Sequence[int]) -> List[bytes]:
-    """`data` cut into pieces of the given sizes, cycling through them."""
-    pieces, pos, i = [], 0, 0
-    while pos < len(data):
-        pieces.append(data[pos : pos + sizes[i % len(sizes)]])
-        pos += sizes[i % len(sizes)]
-        i += 1
-    return pieces
+    for point in range(len(data) + 1):
+        yield [data[:point], data[point:]]
 
 
 piece_sizes = st.lists(st.integers(1, 64), min_size=1, max_size=6)
 
 # Bytes that matter to the parsers' grammars, so insertions hit them far more often than chance.
 _INTERESTING = st.sampled_from(
-    [b"\r\n", b"\r", b"\n", b"\r\n\r\n", b" ", b"\t", b":", b";", b",", b"=", b"0", b"9", b"f",
-     b"\x00", b"\x7f", b"\x80", b"\xff", b"HTTP/1.1 ", b"chunked", b"Content-Length: ",
-     b"Transfer-Encoding: ", b"\x81", b"\x88", b"\x7e", b"\x7f\xff"]
+    [
+        b"\r\n",
+        b"\r",
+        b"\n",
+        b"\r\n\r\n",
+        b" ",
+        b"\t",
+        b":",
+        b";",
+        b",",
+        b"=",
+        b"0",
+        b"9",
+        b"f",
+        b"\x00",
+        b"\x7f",
+        b"\x80",
+        b"\xff",
+        b"HTTP/1.1 ",
+        b"chunked",
+        b"Content-Length: ",
+        b"Transfer-Encoding: ",
+        b"\x81",
+        b"\x88",
+        b"\x7e",
+        b"\x7f\xff",
+    ]
 )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
@@ -58,12 +58,26 @@ class Early:
         return recorder.wait(WAIT)
 
 
-def upload(rt: Any, plan: Early, url: str) -> Recorder:
-    """uploadFile of SIZE random bytes through `plan`."""
-    path = os.path.join(rt.env["USER_DATA_PATH"], "big.bin")
-    with open(path, "wb") as handle:
-        handle.write(os.urandom(SIZE))
-    return plan.run(rt, "uploadFile", url=url, filePath=path, name="file")
+Upload = Callable[[bytes, str], Tuple[Any, ScriptedPeer, Recorder]]
+
+
+@pytest.fixture
+def early_upload(make_runtime: Any, tmp_path: Any, scripted_peer: Any) -> Upload:
+    """`early_upload(raw, then)`: uploadFile of SIZE random bytes to a peer that answers `raw`
+    at the head, then does `then` with the body; the runtime, the peer, and the recorder once
+    the task ended."""
+
+    def run(raw: bytes, then: str) -> Tuple[Any, ScriptedPeer, Recorder]:
+        rt = make_runtime({"sandbox": str(tmp_path / "sandbox")})
+        plan = Early(raw, then)
+        peer: ScriptedPeer = scripted_peer(plan)
+        path = os.path.join(rt.env["USER_DATA_PATH"], "big.bin")
+        with open(path, "wb") as handle:
+            handle.write(os.urandom(SIZE))
+        url = peer.url + "/upload"
+        return rt, peer, plan.run(rt, "uploadFile", url=url, filePath=path, name="file")
+
+    return run
 
 
 def check_progress(progress: List[Dict[str, Any]], written: int, total: int) -> None:
@@ -80,13 +94,8 @@ def check_progress(progress: List[Dict[str, Any]], written: int, total: int) -> 
 # -- an early 2xx: the whole body is still sent ------------------------------------------------
 
 
-def test_upload_answered_200_at_its_head_sends_every_byte_first(
-    make_runtime, tmp_path, scripted_peer
-):
-    rt = make_runtime({"sandbox": str(tmp_path / "sandbox")})
-    plan = Early(OK_EARLY, "read")
-    peer: ScriptedPeer = scripted_peer(plan)
-    recorder = upload(rt, plan, peer.url + "/upload")
+def test_upload_answered_200_at_its_head_sends_every_byte_first(early_upload):
+    rt, peer, recorder = early_upload(OK_EARLY, "read")
     res = recorder.outcome
     assert (res["statusCode"], res["data"]) == (200, "early")
     (seen,) = peer.wait_done(1)
@@ -101,26 +110,10 @@ def test_upload_answered_200_at_its_head_sends_every_byte_first(
     assert again["profile"]["socketReused"] is True and peer.accepted == 1
 
 
-def test_request_with_a_large_body_answered_early_sends_it_all(make_runtime, scripted_peer):
-    rt = make_runtime()
-    plan = Early(OK_EARLY, "read")
-    peer: ScriptedPeer = scripted_peer(plan)
-    body = os.urandom(SIZE)
-    res = plan.run(rt, "request", url=peer.url + "/upload", method="POST", data=body).outcome
-    assert (res["statusCode"], res["data"]) == (200, "early")
-    (seen,) = peer.wait_done(1)
-    assert seen.body_received == len(body)
-    assert res["profile"]["sendBytesCount"] == seen.received
-    assert call(rt, url=peer.url + "/next")["profile"]["socketReused"] is True
-
-
-def test_an_early_200_whose_server_then_goes_away_fails(make_runtime, tmp_path, scripted_peer):
+def test_an_early_200_whose_server_then_goes_away_fails(early_upload):
     """The server said 200 and kept the connection, then reset it mid-body: the body was not
     delivered, so the upload is not reported as done."""
-    rt = make_runtime({"sandbox": str(tmp_path / "sandbox")})
-    plan = Early(OK_EARLY, "reset")
-    peer: ScriptedPeer = scripted_peer(plan)
-    recorder = upload(rt, plan, peer.url + "/upload")
+    _, _, recorder = early_upload(OK_EARLY, "reset")
     res = recorder.outcome
     assert res["errno"] == 600015 and res["errMsg"].startswith("uploadFile:fail connection reset")
     assert all(event["progress"] < 100 for event in recorder.of("progress"))
@@ -130,14 +123,9 @@ def test_an_early_200_whose_server_then_goes_away_fails(make_runtime, tmp_path, 
 
 
 @pytest.mark.parametrize("closes", [True, False], ids=["connection-close", "keep-alive"])
-def test_upload_answered_413_stops_sending_and_never_reuses(
-    make_runtime, tmp_path, scripted_peer, closes
-):
+def test_upload_answered_413_stops_sending_and_never_reuses(early_upload, closes):
     raw = response(413, b"too large", [CLOSE] if closes else [])
-    rt = make_runtime({"sandbox": str(tmp_path / "sandbox")})
-    plan = Early(raw, "close" if closes else "read")
-    peer: ScriptedPeer = scripted_peer(plan)
-    recorder = upload(rt, plan, peer.url + "/upload")
+    rt, peer, recorder = early_upload(raw, "close" if closes else "read")
     res = recorder.outcome
     assert (res["statusCode"], res["data"]) == (413, "too large")
     (seen,) = peer.wait_done(1)  # the peer read until the client closed the connection
@@ -147,19 +135,6 @@ def test_upload_answered_413_stops_sending_and_never_reuses(
     check_progress(recorder.of("progress"), seen.body_received, total)
     again = call(rt, url=peer.url + "/next")
     assert again["profile"]["socketReused"] is False and peer.accepted == 2
-
-
-def test_request_answered_413_stops_sending(make_runtime, scripted_peer):
-    rt = make_runtime()
-    plan = Early(TOO_LARGE, "read")
-    peer: ScriptedPeer = scripted_peer(plan)
-    body = os.urandom(SIZE)
-    res = plan.run(rt, "request", url=peer.url + "/upload", method="POST", data=body).outcome
-    assert (res["statusCode"], res["data"]) == (413, "too large")
-    (seen,) = peer.wait_done(1)
-    assert seen.body_received < len(body)
-    assert res["profile"]["sendBytesCount"] == seen.received
-    assert call(rt, url=peer.url + "/next")["profile"]["socketReused"] is False
 
 
 def test_a_413_whose_server_resets_at_once_is_still_the_answer(make_runtime, scripted_peer):
@@ -178,19 +153,39 @@ def test_a_413_whose_server_resets_at_once_is_still_the_answer(make_runtime, scr
     [response(200, b"enough", [CLOSE]), response_head(200, "OK") + b"enough"],
     ids=["connection-close", "body-until-eof"],
 )
-def test_an_early_200_that_closes_the_connection_stops_the_body(
-    make_runtime, tmp_path, scripted_peer, raw
-):
+def test_an_early_200_that_closes_the_connection_stops_the_body(early_upload, raw):
     """RFC 9112 §9.5: a response showing that the server closes the connection (it says so,
     or its body runs until the close) tells the client to stop sending; the task settles with
     it, progress short of 100."""
-    rt = make_runtime({"sandbox": str(tmp_path / "sandbox")})
-    plan = Early(raw, "close")
-    peer: ScriptedPeer = scripted_peer(plan)
-    recorder = upload(rt, plan, peer.url + "/upload")
+    _, peer, recorder = early_upload(raw, "close")
     res = recorder.outcome
     assert (res["statusCode"], res["data"]) == (200, "enough")
     (seen,) = peer.wait_done(1)
     total = int(seen.header("Content-Length") or -1)
     assert seen.body_received < total
     check_progress(recorder.of("progress"), seen.body_received, total)
+
+
+# -- request(): the same rules for a body in memory ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "answer", "sends_all"),
+    [(OK_EARLY, (200, "early"), True), (TOO_LARGE, (413, "too large"), False)],
+    ids=["200-sends-it-all", "413-stops-sending"],
+)
+def test_request_with_a_large_body_answered_early(
+    make_runtime, scripted_peer, raw, answer, sends_all
+):
+    """After an early 200 the whole body goes and the connection is reused; after an early
+    413 the rest does not, and the connection is not reused."""
+    rt = make_runtime()
+    plan = Early(raw, "read")
+    peer: ScriptedPeer = scripted_peer(plan)
+    body = os.urandom(SIZE)
+    res = plan.run(rt, "request", url=peer.url + "/upload", method="POST", data=body).outcome
+    assert (res["statusCode"], res["data"]) == answer
+    (seen,) = peer.wait_done(1)
+    assert (seen.body_received == len(body)) if sends_all else (seen.body_received < len(body))
+    assert res["profile"]["sendBytesCount"] == seen.received
+    assert call(rt, url=peer.url + "/next")["profile"]["socketReused"] is sends_all

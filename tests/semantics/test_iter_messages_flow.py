@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 
@@ -126,16 +126,21 @@ def test_ws_a_slow_consumer_blocks_the_sender_and_keeps_memory_flat(
     assert traced() < PEAK_TRACED, traced()
 
 
+def counted_tcp(make_runtime: Callable[..., Any], hostile_server: Any) -> Tuple[Any, List[int]]:
+    """A TCP socket to a fast Sender, and the bytes its onMessage listener got so far."""
+    sender = Sender()
+    url = hostile_server(sender.tcp)
+    sock = connect_tcp(make_runtime(), url.server.port)
+    total = [0]
+    sock.onMessage(lambda res: total.__setitem__(0, total[0] + len(res["message"])))
+    return sock, total
+
+
 def test_a_connection_that_cannot_pause_ends_the_lagging_iterator(
     make_runtime: Callable[..., Any], hostile_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delattr(TcpSocketConnection, "pause_reading")
-    sender = Sender()
-    url = hostile_server(sender.tcp)
-    rt = make_runtime()
-    sock = connect_tcp(rt, url.server.port)
-    total = [0]
-    sock.onMessage(lambda res: total.__setitem__(0, total[0] + len(res["message"])))
+    sock, total = counted_tcp(make_runtime, hostile_server)
     messages = sock.iter_messages(timeout=WAIT)
     assert wait_until(lambda: total[0] > 2 * 2**20)  # past the 1 MiB bound, nobody consuming
     with pytest.raises(FtError) as info:
@@ -149,12 +154,7 @@ def test_a_connection_that_cannot_pause_ends_the_lagging_iterator(
 def test_an_iterator_left_while_it_throttles_lets_the_socket_read_again(
     make_runtime: Callable[..., Any], hostile_server: Any
 ) -> None:
-    sender = Sender()
-    url = hostile_server(sender.tcp)
-    rt = make_runtime()
-    sock = connect_tcp(rt, url.server.port)
-    total = [0]
-    sock.onMessage(lambda res: total.__setitem__(0, total[0] + len(res["message"])))
+    sock, total = counted_tcp(make_runtime, hostile_server)
     messages = sock.iter_messages(timeout=WAIT)
     next(messages)
     time.sleep(PAUSE_S)  # the iterator lags: the socket is paused

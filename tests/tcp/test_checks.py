@@ -28,6 +28,14 @@ def refused_connect(rt: Any, code: int, msg: str, **options: Any) -> EventQueue:
     return events
 
 
+def refused_before_the_network(rt: Any, peer: Acceptor, msg: str, address: str) -> None:
+    """A connect to `peer` refused with -3 `msg` closes the socket; `peer` never sees it."""
+    events = refused_connect(rt, -3, msg, address=address, port=peer.port)
+    events.expect("Close")
+    barrier(rt)
+    assert peer.accepted == 0
+
+
 @pytest.mark.parametrize(
     "address", [None, "", 123, "256.1.1.1", "1.2.3", "::1", "[::1]", "no spaces.example", b"x"]
 )
@@ -74,12 +82,8 @@ def test_a_banned_port_is_never_connected_to() -> None:
     with Acceptor() as peer:
         config = {"tcp": {"bannedPorts": [[peer.port - 1, peer.port + 1]]}}
         with new_runtime(config) as rt:
-            events = refused_connect(
-                rt, -3, "connect:fail port not allowed", address="127.0.0.1", port=peer.port
-            )
-            events.expect("Close")
-            barrier(rt)
-        assert peer.accepted == 0
+            refused_before_the_network(rt, peer, "connect:fail port not allowed", "127.0.0.1")
+        assert peer.accepted == 0  # not even later, once the runtime has closed
 
 
 def test_an_empty_banned_list_bans_nothing() -> None:
@@ -100,12 +104,7 @@ def test_outside_the_domain_list_is_minus_3_and_inside_connects() -> None:
     with Acceptor() as peer:
         config = {"domains": {"tcp": ["allowed.example", "tcp://127.0.0.1:%d" % peer.port]}}
         with new_runtime(config) as rt:
-            events = refused_connect(
-                rt, -3, "connect:fail url not in domain list", address="127.0.0.2", port=peer.port
-            )
-            events.expect("Close")
-            barrier(rt)
-            assert peer.accepted == 0
+            refused_before_the_network(rt, peer, "connect:fail url not in domain list", "127.0.0.2")
             sock = rt.createTCPSocket()
             allowed = listen(sock)
             sock.connect(address="127.0.0.1", port=peer.port)

@@ -7,14 +7,14 @@ Loopback never fills a UDP send buffer, so the kernel's answer is simulated: the
 from __future__ import annotations
 
 import threading
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import pytest
 
 from ftcore_udp.endpoint import QUEUE_MAX_DATAGRAMS
-from tests.support.waits import WAIT
+from tests.support.events import EventQueue
+from tests.support.waits import WAIT, barrier
 from tests.udp.support import listen
-from tests.support.waits import barrier
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,9 +42,8 @@ def on_loop(rt: Any, fn: Any) -> None:
     assert done.wait(WAIT)
 
 
-def test_eagain_queues_datagrams_and_sends_them_in_order_when_writable(
-    rt: Any, udp_sink: Any, quiet_log: None
-) -> None:
+def bound_to_a_full_kernel(rt: Any, udp_sink: Any) -> Tuple[Any, Any, EventQueue, FlakyKernel]:
+    """A udp4 sink, and a bound socket (its events recorded) whose kernel refuses to send."""
     peer = udp_sink("udp4")
     sock = rt.createUDPSocket()
     events = listen(sock)
@@ -52,6 +51,13 @@ def test_eagain_queues_datagrams_and_sends_them_in_order_when_writable(
     events.expect("Listening")
     kernel = FlakyKernel(sock._endpoint)
     kernel.full.set()
+    return peer, sock, events, kernel
+
+
+def test_eagain_queues_datagrams_and_sends_them_in_order_when_writable(
+    rt: Any, udp_sink: Any, quiet_log: None
+) -> None:
+    peer, sock, events, kernel = bound_to_a_full_kernel(rt, udp_sink)
     buffer = bytearray(b"mutable-0")
     for i in range(5):
         buffer[-1:] = b"%d" % i
@@ -68,13 +74,7 @@ def test_eagain_queues_datagrams_and_sends_them_in_order_when_writable(
 
 
 def test_a_full_queue_is_errcode_minus_2_and_the_rest_still_go(rt: Any, udp_sink: Any) -> None:
-    peer = udp_sink("udp4")
-    sock = rt.createUDPSocket()
-    events = listen(sock)
-    sock.bind()
-    events.expect("Listening")
-    kernel = FlakyKernel(sock._endpoint)
-    kernel.full.set()
+    peer, sock, events, kernel = bound_to_a_full_kernel(rt, udp_sink)
     total = QUEUE_MAX_DATAGRAMS + 3
     errors: List[Any] = []
 

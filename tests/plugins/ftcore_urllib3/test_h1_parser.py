@@ -25,6 +25,7 @@ from ftcore_urllib3.h1 import (
     ResponseParser,
     request_head,
 )
+from tests.support.cuts import cut as cut_at
 
 NGINX_BODY = b"<!DOCTYPE html>\n<title>Welcome to nginx!</title>\n" * 12
 NGINX = (
@@ -742,15 +743,6 @@ def test_feed_and_feed_eof_never_raise() -> None:
 
 
 # -- any cut of any response ----------------------------------------------------------------
-
-
-def cut_at(data: bytes, sizes: List[int]) -> List[bytes]:
-    pieces, pos, i = [], 0, 0
-    while pos < len(data):
-        pieces.append(data[pos : pos + sizes[i % len(sizes)]])
-        pos += sizes[i % len(sizes)]
-        i += 1
-    return pieces
 
 
 @settings(max_examples=150, deadline=None, database=None)

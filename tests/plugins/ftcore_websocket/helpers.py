@@ -10,6 +10,7 @@ from ftcore_websocket.connection import Connection, State
 from ftcore_websocket.events import Event, HandshakeAccepted, HandshakeRequest
 from ftcore_websocket.frames import FIN, RSV1, frame_header, parse_close_payload, parse_header
 from ftcore_websocket.masking import mask
+from tests.support.cuts import cut
 
 FEED_MODES = ("whole", "bytewise", "chunks")
 
@@ -20,13 +21,7 @@ def chunks(data: bytes, mode: str) -> List[bytes]:
         return [data]
     if mode == "bytewise":
         return [data[i : i + 1] for i in range(len(data))]
-    sizes = (1, 2, 3, 5, 7, 11, 13, 4096)  # awkward cuts through headers and payloads
-    out, pos, i = [], 0, 0
-    while pos < len(data):
-        out.append(data[pos : pos + sizes[i % len(sizes)]])
-        pos += sizes[i % len(sizes)]
-        i += 1
-    return out
+    return cut(data, (1, 2, 3, 5, 7, 11, 13, 4096))  # awkward cuts through headers and payloads
 
 
 def feed(conn: Connection, data: bytes, mode: str = "whole") -> List[Event]:
