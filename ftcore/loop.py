@@ -12,20 +12,18 @@ is asleep in the poll (once per sleep).
 from __future__ import annotations
 
 import heapq
-import logging
 import os
 import select
 import selectors
-import socket
 import sys
 import time
 from collections import deque
 from threading import Lock, get_ident
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
+from ._log import logger
 
 __all__ = ["EventLoop", "Handle", "TimerHandle", "ManualClock"]
 
-logger = logging.getLogger("ftcore")
 
 Callback = Callable[..., Any]
 
@@ -193,6 +191,8 @@ class _SocketWaker:
     """A socketpair whose readable end wakes the poll, where eventfd is missing."""
 
     def __init__(self) -> None:
+        import socket  # here only: most runtimes wake through an eventfd
+
         self._reader, self._writer = socket.socketpair()
         self._reader.setblocking(False)
         self._writer.setblocking(False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union
 
@@ -15,6 +14,7 @@ from .._core.slots import Slots
 from .._core.stash import Stash
 from ..errors import Errno, FtError
 from ..loop import EventLoop
+from .._log import logger
 
 if TYPE_CHECKING:
     from .request import RequestTask
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Runtime"]
 
-logger = logging.getLogger("ftcore")
 
 
 class Runtime:

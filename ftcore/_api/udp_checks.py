@@ -8,11 +8,11 @@ EACCES/EPERM), 1 bad address, 2 bad port. `_udp.py` turns a `Refused` into one o
 from __future__ import annotations
 
 import errno as _errno
-import logging
 import re
 import socket
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from .._log import logger
 
 SYSTEM_ERROR = -1
 SOCKET_ERROR = -2
@@ -66,7 +66,7 @@ def reported(error: Callable[[str, int, str], None], method: str) -> Iterator[No
     except OSError as failure:
         error(method, *os_error(failure))
     except Exception as failure:
-        logging.getLogger("ftcore").exception("ftcore: %s raised", method)
+        logger.exception("ftcore: %s raised", method)
         error(method, SYSTEM_ERROR, "internal error: %s" % failure)
 
 

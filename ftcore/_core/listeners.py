@@ -17,13 +17,12 @@ after the end still hears the events kept for it, replayed.)
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any, Callable, Dict, List, Tuple
+from .._log import logger
 
 __all__ = ["Listeners", "event_methods"]
 
-logger = logging.getLogger("ftcore")
 
 Listener = Callable[[Dict[str, Any]], Any]
 

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 import pluggy
 
 from .. import hookspecs
+from .entrypoints import declared_names
 
 __all__ = ["BUILTIN_PLUGINS", "AUTOLOAD_ENV", "make_plugin_manager"]
 
@@ -37,9 +38,18 @@ def make_plugin_manager(
     pm.add_hookspecs(hookspecs)
     for name in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
-    if entrypoints and not os.environ.get(AUTOLOAD_ENV):
+    if entrypoints and not os.environ.get(AUTOLOAD_ENV) and _unregistered_entry_points(pm):
         pm.load_setuptools_entrypoints("ftcore")
     for plugin in plugins:
         pm.register(importlib.import_module(plugin) if isinstance(plugin, str) else plugin)
     pm.check_pending()
     return pm
+
+
+def _unregistered_entry_points(pm: pluggy.PluginManager) -> bool:
+    """Whether pluggy's entry-point scan could register anything: it skips a name that is
+    registered or blocked, and usually only our builtins declare entry points."""
+    names = declared_names("ftcore")
+    if names is None:
+        return True
+    return any(pm.get_plugin(name) is None and not pm.is_blocked(name) for name in names)

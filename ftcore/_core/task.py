@@ -15,7 +15,6 @@ running the loop while they wait: `ftcore._core.drive`).
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional
 
@@ -23,13 +22,13 @@ from . import drive
 from .listeners import Listeners
 from .state import ENDED, TASK, UNSETTLED, Event, State, Table
 from ..errors import Errno, FtError, ok_msg
+from .._log import logger
 
 if TYPE_CHECKING:
     from .._api.runtime import Runtime
 
 __all__ = ["Task", "new_id"]
 
-logger = logging.getLogger("ftcore")
 
 _task_ids = itertools.count(1)
 

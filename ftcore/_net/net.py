@@ -7,7 +7,6 @@ runtime ends every dial and connection that a transport left behind.
 
 from __future__ import annotations
 
-import logging
 import socket
 from typing import Any, Callable, Dict, Optional, Set
 
@@ -15,10 +14,10 @@ from .dial import Dial, DialResult
 from .resolver import GetAddrInfo, Resolver
 from .stream import Stream, StreamHandler
 from .tls import TlsContexts
+from .._log import logger
 
 __all__ = ["Net", "READ_BUFFER_BYTES"]
 
-logger = logging.getLogger("ftcore")
 
 READ_BUFFER_BYTES = 256 * 1024
 RESOLVER_JOIN_S = 2.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json as _json
-import logging
 import math
 import threading
 import time
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Reply", "MockRequest", "HttpRoute", "HttpMock", "transport_error", "ERROR_KINDS"]
 
-logger = logging.getLogger("ftcore")
 
 HeadersSpec = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
 Piece = Union[bytes, str, Exception]

@@ -9,7 +9,6 @@ pausing on loop timers (never a sleeping thread) and on data not yet received.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections import deque
@@ -28,6 +27,7 @@ from typing import (
 )
 
 from ._errors import transport_error
+from .._log import logger
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ANY", "Step", "ScriptedRoute", "PeerRecord", "ScriptedMock", "LoopTransport"]
 
-logger = logging.getLogger("ftcore")
 
 Step = Tuple[Any, ...]
 

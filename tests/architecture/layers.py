@@ -9,7 +9,7 @@ runs it without installing anything).
     ftcore/_net/              the stream layer    -> _core, contracts
     ftcore/_core/             runtime plumbing    -> contracts
     ftcore/testing/           mock transports     -> _api, _net, _core, contracts
-    contracts                 errors, hookspecs, loop, transports: each other only
+    contracts                 errors, hookspecs, loop, transports, _log: each other only
     plugins/                  -> contracts, _net and their own package (never _core, _api, _app)
 
 Below `_app`, nothing in ftcore imports a plugin. Imports under `if TYPE_CHECKING:` are
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
-CONTRACTS = {"errors", "hookspecs", "loop", "transports"}
+CONTRACTS = {"errors", "hookspecs", "loop", "transports", "_log"}
 ALLOWED = {
     "_app": {"_api", "_net", "_core", "contracts", "_app", "plugin"},
     "_api": {"_net", "_core", "contracts", "_api"},

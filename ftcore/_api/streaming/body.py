@@ -17,7 +17,6 @@ Loop thread only, except `want_view` and `iterator`, which any thread may call.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from ..._core.state import UNSETTLED
@@ -27,13 +26,13 @@ from .errors import StreamLimitError
 from .lines import LineSplitter
 from .sse import SseParser
 from .text import TextDecoder
+from ..._log import logger
 
 if TYPE_CHECKING:
     from ..request import RequestTask
 
 __all__ = ["BodyStream", "LISTENER_OF"]
 
-logger = logging.getLogger("ftcore")
 
 LISTENER_OF = {"text": "TextChunkReceived", "lines": "LineReceived", "events": "ServerSentEvent"}
 
