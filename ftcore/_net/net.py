@@ -68,7 +68,7 @@ class Net:
         self._streams.discard(stream)
 
     def live(self) -> Dict[str, int]:
-        """What the layer still holds (leak checks): dials, streams, lookup threads."""
+        """What the layer still holds (leak checks): dials, streams, pending lookups."""
         return {
             "dials": len(self._dials),
             "streams": len(self._streams),
@@ -76,7 +76,7 @@ class Net:
         }
 
     def close(self, timeout: float = RESOLVER_JOIN_S) -> None:
-        """End every dial and connection still held, and wait (bounded) for lookup threads.
+        """End every dial and connection still held, and wait (bounded) for resolver workers.
         Called once the loop has stopped (or from its thread)."""
         self._closed = True
         for dial in list(self._dials):
