@@ -24,6 +24,12 @@ Rules:
   307/308 redirect); if the file ends early or has grown when the last piece is read, iteration
   raises `FtError` (600010) instead of sending a body whose length disagrees
   with Content-Length.
+* `regions()` is the same body for a consumer that sends files itself (a plain-HTTP stream
+  with `os.sendfile`): the file part comes as `FileRegion`s of a duplicate of the descriptor,
+  which the iterator owns and closes when it ends or is dropped, so `close()` from any thread
+  never pulls it from under a send in progress. The consumer sends each region whole before
+  it pulls the next item, and a file that ends early is its error to report (`FileEnded`);
+  a file that grew fails the iteration before the tail, as above.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ import os
 import secrets
 import stat
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
+from .._net import FileRegion
 from ..errors import Errno, FtError
 
 __all__ = ["MultipartBody", "escape_name", "field_value", "CHUNK_SIZE"]
@@ -168,6 +175,25 @@ class MultipartBody:
         if self._read(1, size):
             raise FtError(Errno.INVALID_DATA, "file changed during upload")
         yield self.tail
+
+    def regions(self) -> Iterator[Union[bytes, FileRegion]]:
+        """The body as `__iter__` makes it, the file's bytes as regions of at most
+        `chunk_size` (progress follows each); see the module docstring for the contract."""
+        self.open()
+        with self._lock:
+            if self._fd is None:
+                raise FtError(Errno.ABORT, "upload body closed")
+            fd = os.dup(self._fd)
+        try:
+            yield self.head
+            size, chunk = self.file_size, self.chunk_size
+            for offset in range(0, size, chunk):
+                yield FileRegion(fd, offset, min(chunk, size - offset))
+            if os.pread(fd, 1, size):
+                raise FtError(Errno.INVALID_DATA, "file changed during upload")
+            yield self.tail
+        finally:
+            os.close(fd)
 
     def _read(self, size: int, offset: int) -> bytes:
         with self._lock:

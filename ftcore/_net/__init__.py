@@ -4,7 +4,7 @@
     dial = net.dial(host, port, done, tls=settings)     # resolve, race addresses, TLS
     stream = net.stream(connected.sock, handler)        # read pump, buffered writer, close
 
-Stdlib only. Transports (TCP, WebSocket) are adapters between a codec and this layer; see
+Stdlib only. Transports (HTTP, TCP, WebSocket) are adapters between a codec and this layer; see
 `dial`, `stream`, `tls`, `resolver`, `addresses` and `sockopts` for the rules of each step.
 """
 
@@ -13,7 +13,16 @@ from __future__ import annotations
 from .addresses import interleave, ip_family, strip_brackets
 from .dial import ATTEMPT_TIMEOUT_S, STAGGER_S, Connected, Dial, DialError, DialResult
 from .net import Net, family_name
-from .stream import HIGH_WATER, LOW_WATER, Stream, StreamClosed, StreamHandler
+from .stream import (
+    HIGH_WATER,
+    LOW_WATER,
+    FileEnded,
+    FileError,
+    FileRegion,
+    Stream,
+    StreamClosed,
+    StreamHandler,
+)
 from .tls import TlsContexts
 
 __all__ = [
@@ -25,6 +34,9 @@ __all__ = [
     "Stream",
     "StreamHandler",
     "StreamClosed",
+    "FileRegion",
+    "FileError",
+    "FileEnded",
     "TlsContexts",
     "HIGH_WATER",
     "LOW_WATER",

@@ -18,6 +18,14 @@ counts the bytes the kernel took (upload progress, byte counts). A stream made w
 its sending side when a write fails: `write_error` says why, `write` raises `StreamClosed`, a
 paused producer is woken (`resume_writing`) to find out, and reading goes on.
 
+Files: `write_file(FileRegion(fd, offset, count))` queues a region of an open regular file in
+order with the other writes. A plain socket sends it with `os.sendfile` (the bytes never enter
+Python); a TLS socket, or one whose kernel refuses sendfile (ENOSYS, EINVAL, EOPNOTSUPP: no
+error is reported), reads it with `os.pread` one `TLS_CHUNK` at a time into the queue. The
+file's failures are write errors of their own class: `FileError` (the read failed; a failed
+sendfile is retried as read then send, to learn which side failed) and `FileEnded` (the file
+ended before `count` bytes).
+
 A connection that outlives one user (a pooled HTTP connection) hands `stream.handler` to the
 next one; the loop keeps watching the socket in between.
 
@@ -37,9 +45,11 @@ Handler calls come from loop callbacks, never from inside `write()` except the w
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections import deque
-from itertools import islice
+from itertools import islice, takewhile
 from typing import TYPE_CHECKING, Any, Callable, Deque, Optional, Protocol
 
 from . import sockopts
@@ -47,7 +57,17 @@ from . import sockopts
 if TYPE_CHECKING:
     from .net import Net
 
-__all__ = ["Stream", "StreamHandler", "StreamClosed", "HIGH_WATER", "LOW_WATER", "TLS_CHUNK"]
+__all__ = [
+    "Stream",
+    "StreamHandler",
+    "StreamClosed",
+    "FileRegion",
+    "FileError",
+    "FileEnded",
+    "HIGH_WATER",
+    "LOW_WATER",
+    "TLS_CHUNK",
+]
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
@@ -59,9 +79,43 @@ UNREAD_DISCARD_READS = 16  # before closing: unread input would make the kernel 
 # Stream states (plain ints: compared on every read and write).
 OPEN, CLOSING, LINGER, CLOSED = range(4)
 
+_SENDFILE = hasattr(os, "sendfile")
+# sendfile cannot serve this socket or file (rather than: the connection failed)
+_NO_SENDFILE = frozenset(
+    getattr(errno, name, errno.EINVAL) for name in ("ENOSYS", "EINVAL", "EOPNOTSUPP", "ENOTSUP")
+)
+
 
 class StreamClosed(Exception):
     """`write` on a stream that is closing, closed or lost."""
+
+
+class FileRegion:
+    """`count` bytes of the open regular file `fd` from `offset`, for `Stream.write_file`. The
+    descriptor belongs to the writer: it must stay open until the stream no longer holds the
+    region (its bytes left, a write failed, or the stream was closed)."""
+
+    __slots__ = ("fd", "offset", "count")
+
+    def __init__(self, fd: int, offset: int, count: int) -> None:
+        self.fd = fd
+        self.offset = offset
+        self.count = count
+
+    def __repr__(self) -> str:
+        return "FileRegion(fd=%d, offset=%d, count=%d)" % (self.fd, self.offset, self.count)
+
+
+class FileError(OSError):
+    """Reading the file of a `FileRegion` failed (the read's errno and message)."""
+
+
+class FileEnded(FileError):
+    """The file of a `FileRegion` ended before `count` bytes: it shrank while being sent."""
+
+
+def _not_region(piece: Any) -> bool:
+    return type(piece) is not FileRegion
 
 
 class StreamHandler(Protocol):
@@ -94,6 +148,8 @@ class Stream:
         "_reading",
         "_eof",
         "_queue",
+        "_regions",
+        "_sendfile",
         "buffered",
         "_writing",
         "_high",
@@ -127,6 +183,8 @@ class Stream:
         self._reading = False
         self._eof = False
         self._queue: Deque[Any] = deque()
+        self._regions = 0  # FileRegions in the queue (never batched into a sendmsg)
+        self._sendfile = _SENDFILE and self._ssl is None
         self.buffered = 0  # bytes accepted by `write` that the kernel has not taken (read-only)
         self._writing = False
         self._high = high_water
@@ -147,6 +205,11 @@ class Stream:
     @property
     def tls(self) -> bool:
         return self._ssl is not None
+
+    @property
+    def zero_copy(self) -> bool:
+        """Whether `write_file` sends with `os.sendfile` (until the kernel refuses it)."""
+        return self._sendfile
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -240,6 +303,31 @@ class Stream:
             self._paused = True
             self.handler.pause_writing()
 
+    def write_file(self, region: FileRegion) -> None:
+        """Send `region` in order after what was written before (see the module docstring).
+        Raises `StreamClosed` as `write` does; a region that cannot be sent at once waits in
+        the queue (`buffered`), where its descriptor must stay valid."""
+        if self._state != OPEN or self.write_error is not None:
+            raise StreamClosed("the stream is closed")
+        if region.count <= 0:
+            return
+        queue = self._queue
+        queue.append(region)
+        self._regions += 1
+        self.buffered += region.count
+        if len(queue) == 1:  # nothing waited: send now, as `write` does
+            try:
+                self._drain()
+            except OSError as error:
+                self._broken(error)
+                raise StreamClosed("connection lost: %s" % (error,)) from None
+            if queue:
+                self._writing = True
+                self._loop.add_writer(self.sock, self._writable)
+        if not self._paused and self.buffered > self._high:
+            self._paused = True
+            self.handler.pause_writing()
+
     def watch_drain(self) -> bool:
         """Have `handler.resume_writing()` called once `buffered` is back at the low
         watermark; False (and no call) if it is there already."""
@@ -263,23 +351,44 @@ class Stream:
             raise
 
     def _writable(self) -> None:
+        try:
+            self._drain()
+        except OSError as error:
+            self._broken(error)
+            if self.write_error is not None and self._paused:  # wake the producer to see
+                self._paused = False
+                self.handler.resume_writing()
+            return
+        if not self._queue:
+            self._writing = False
+            self._loop.remove_writer(self.sock)
+            if self._state == CLOSING:
+                self._flushed()
+                return
+        if self._paused and self.buffered <= self._low and self._state == OPEN:
+            self._paused = False
+            self.handler.resume_writing()
+
+    def _drain(self) -> None:
+        """Send queued pieces until the kernel takes no more or the queue is empty."""
         queue = self._queue
         multi = self._ssl is None and hasattr(self.sock, "sendmsg")
         while queue:
-            try:
-                if multi and len(queue) > 1:
-                    try:
-                        sent = self.sock.sendmsg(list(islice(queue, IOV_BATCH)))
-                    except (BlockingIOError, InterruptedError):
-                        sent = 0
-                else:
-                    sent = self._send(queue[0])
-            except OSError as error:
-                self._broken(error)
-                if self.write_error is not None and self._paused:  # wake the producer to see
-                    self._paused = False
-                    self.handler.resume_writing()
-                return
+            head = queue[0]
+            if type(head) is FileRegion:
+                if self._send_region(head):
+                    continue
+                break
+            if multi and len(queue) > 1:
+                batch = islice(queue, IOV_BATCH)
+                try:
+                    sent = self.sock.sendmsg(
+                        list(takewhile(_not_region, batch) if self._regions else batch)
+                    )
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+            else:
+                sent = self._send(head)
             if not sent:
                 break
             self.sent += sent
@@ -292,21 +401,53 @@ class Stream:
                     break
                 queue.popleft()
                 sent -= length
-        if not queue:
-            self._writing = False
-            self._loop.remove_writer(self.sock)
-            if self._state == CLOSING:
-                self._flushed()
-                return
-        if self._paused and self.buffered <= self._low and self._state == OPEN:
-            self._paused = False
-            self.handler.resume_writing()
+
+    def _send_region(self, region: FileRegion) -> bool:
+        """Send the region at the head of the queue with one sendfile, or, without sendfile,
+        put its first `TLS_CHUNK` bytes, read, before it (sent as bytes next). False when the
+        kernel takes no more now. Raises OSError (`FileError` for the file's failures)."""
+        queue = self._queue
+        if self._sendfile:
+            try:
+                sent = os.sendfile(self.sock.fileno(), region.fd, region.offset, region.count)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as error:
+                if error.errno in _NO_SENDFILE:
+                    self._sendfile = False  # read it from now on
+                # else the socket or the file failed: reading then sending tells which
+            else:
+                if not sent:
+                    raise FileEnded("the file ended %d bytes short" % region.count)
+                self.sent += sent
+                self.buffered -= sent
+                if sent < region.count:
+                    queue[0] = FileRegion(region.fd, region.offset + sent, region.count - sent)
+                    return False  # the kernel's buffer is full
+                queue.popleft()
+                self._regions -= 1
+                return True
+        try:
+            data = os.pread(region.fd, min(region.count, TLS_CHUNK), region.offset)
+        except OSError as error:
+            raise FileError(error.errno, error.strerror) from None
+        if not data:
+            raise FileEnded("the file ended %d bytes short" % region.count)
+        size = len(data)
+        if size < region.count:
+            queue[0] = FileRegion(region.fd, region.offset + size, region.count - size)
+        else:
+            queue.popleft()
+            self._regions -= 1
+        queue.appendleft(data)
+        return True
 
     def _broken(self, error: OSError) -> None:
         """A write failed: drop the queue. The handler hears of it from the next pass, unless
         the stream keeps reading: then only sending ends (`write_error`; `write` raises) and
         what the peer sent before the failure is still delivered (an HTTP server's 413)."""
         self._queue.clear()
+        self._regions = 0
         self.buffered = 0
         if self._writing:
             self._writing = False
@@ -418,6 +559,7 @@ class Stream:
             loop.remove_writer(sock)
         self._reading = self._writing = False
         self._queue.clear()
+        self._regions = 0
         self.buffered = 0
         try:
             sock.close()

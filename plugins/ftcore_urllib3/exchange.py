@@ -16,6 +16,13 @@ full first, and the exchange settles only then (it fails if the server goes away
 write that fails ends only the sending side (the stream keeps reading), so the answer that
 explains it still arrives. `sink.sent` hears the body bytes the kernel took, as they leave.
 
+A body that offers `regions()` (uploadFile's multipart body) is iterated that way when the
+stream sends files without copies (plain HTTP, `Stream.zero_copy`): its file part goes out
+with `os.sendfile` (`Stream.write_file`), the rest as bytes. The exchange keeps the iterator,
+which owns the regions' descriptor, until the stream can no longer send from it (`release`);
+the file's failures fail the exchange as the byte route's do: a file that ended under a region
+as a file that changed (600010), a read error as a network error naming it.
+
 Flow control (`ftcore.transports.PausableHttpExchange`): `pause_reading()` takes the socket's
 reader off the loop while a streaming consumer lags, `resume_reading()` puts it back.
 
@@ -29,9 +36,9 @@ response bytes arrived (`ftcore.transports.HttpSink.error`); a request the core 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Optional
 
-from ftcore._net import Stream, StreamClosed
+from ftcore._net import FileEnded, FileError, FileRegion, Stream, StreamClosed
 from ftcore.errors import Errno, FtError
 from ftcore.transports import HttpRequest, HttpSink
 
@@ -50,6 +57,22 @@ BODY_NOT_SENT = "connection reset: closed by the server before the request body 
 
 def _body_not_sent() -> FtError:
     return FtError(Errno.CONNECTION_RESET, BODY_NOT_SENT)
+
+
+def _file_failed(error: FileError) -> FtError:
+    """The error of an upload whose file failed under a region, as `_pull` reports it."""
+    if isinstance(error, FileEnded):
+        return FtError(Errno.INVALID_DATA, "file changed during upload")
+    return FtError(Errno.NETWORK, "network error: request body: %s" % error)
+
+
+def _pieces(body: Any, stream: Stream) -> Iterable[Any]:
+    """A streamed body's pieces: with `FileRegion`s when the body offers them and the stream
+    sends them without copies, else its bytes."""
+    regions = getattr(body, "regions", None)
+    if regions is not None and stream.zero_copy:
+        return regions()
+    return body
 
 
 def now_ms() -> float:
@@ -110,7 +133,7 @@ class Exchange:
         self.route: Any = None  # the transport's key of the pool (TLS settings, pool key)
         self._target = target
         self._host = host
-        self._body: Optional[Iterator[bytes]] = None  # a streamed body's chunks still to pull
+        self._body: Optional[Iterator[Any]] = None  # a streamed body's pieces still to pull
         self._sent_before = 0  # `stream.sent` when this exchange began
         self._head_size = 0
         self._written = 0  # bytes of the request (head and body) the kernel took
@@ -175,7 +198,7 @@ class Exchange:
             if length is None:  # a stream of unknown length: sent with its length, as bytes
                 body = b"".join(body)
             else:
-                self._body = iter(body)
+                self._body = iter(_pieces(body, stream))
                 body = None
         if body is not None:
             length = len(body)
@@ -218,17 +241,22 @@ class Exchange:
             if self.done:  # a progress listener aborted the task
                 return
             if stream.write_error is not None:
-                self._write_failed()
+                self._write_failed(stream.write_error)
                 return
             if stream.closing:
                 return  # lost: `connection_lost` settles
             if stream.buffered:
                 return  # `resume_writing` comes once the kernel took it all
+            if self._body_stopped:
+                return  # `_process` settles once the answer is complete
             chunk = self._pull()
             if chunk is None:
                 break
             try:
-                stream.write(chunk)
+                if type(chunk) is FileRegion:
+                    stream.write_file(chunk)
+                else:
+                    stream.write(chunk)
             except StreamClosed:
                 pass  # `write_error` says why, on the next turn
         if self.done:
@@ -257,9 +285,12 @@ class Exchange:
                 return chunk
         return None
 
-    def _write_failed(self) -> None:
-        """Sending ended with an error: the response, or the read side's error, tells what
-        happened, unless the response is complete already."""
+    def _write_failed(self, error: OSError) -> None:
+        """Sending ended with `error`: the response, or the read side's error, tells what
+        happened, unless the response is complete already or the file under a region ended."""
+        if isinstance(error, FileError):
+            self._fail(_file_failed(error))
+            return
         self._body = None
         if self._answered:  # nothing more will come to tell it
             self._fail(_body_not_sent())
@@ -276,8 +307,7 @@ class Exchange:
     def _stop_body(self) -> None:
         """The server refused the rest of the body (an early error status, or it closes the
         connection): stop sending it (RFC 9112 section 9.5); the connection is never reused."""
-        self._body_stopped = True
-        self._body = None
+        self._body_stopped = True  # `_body` is kept: the stream may still send a region of it
         self.info["requestEnd"] = now_ms()
 
     # -- reading --------------------------------------------------------------------------------
@@ -302,7 +332,7 @@ class Exchange:
             self._fail(_body_not_sent())
 
     def connection_lost(self, error: BaseException) -> None:
-        self._fail(map_error(error))
+        self._fail(_file_failed(error) if isinstance(error, FileError) else map_error(error))
 
     def pause_reading(self) -> None:
         """Loop thread: take the socket's reader off the loop (the kernel's receive buffer
@@ -416,10 +446,10 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self._body = None
         if self.stream is not None:
             self._written = self.stream.sent - self._sent_before
         self.transport.give_back(self, reuse)
+        self._body = None  # closed or idle, the stream holds no region of it any more
 
 
 class _Stopped(Exception):
