@@ -175,11 +175,13 @@ class Connection:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: Union[bytes, memoryview]) -> None:
         """Feed bytes read from the peer; b"" means the peer closed its side (EOF).
 
         Nothing is parsed yet: iterate `events()` until it runs dry. Data after the
-        connection is closed is ignored.
+        connection is closed is ignored. A view of a buffer the caller reuses is read in
+        place: it must stay as it is until the events run dry or a data message comes out
+        (the rest is copied then: `reader.py`); frames are never parsed after a close.
         """
         state = self._state
         if not data:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from .codes import CloseCode
 from .errors import HandshakeError, RemoteProtocolError
@@ -162,7 +162,7 @@ class Inflater:
         self._wbits = -max(9, params.their_max_window_bits)
         self._decompressor = zlib.decompressobj(wbits=self._wbits)
 
-    def inflate(self, data: bytes, room: int) -> bytes:
+    def inflate(self, data: Union[bytes, memoryview], room: int) -> bytes:
         """Inflate a piece of a message; more than `room` bytes out fails with 1009."""
         try:
             out = self._decompressor.decompress(data, room + 1)

@@ -1,6 +1,7 @@
 """RFC 6455 framing: frame headers both ways, and close-frame payloads.
 
-Pure functions over bytes; the incremental reading lives in `reader.py`. A header is
+Pure functions over bytes (headers are also read from views); the incremental reading lives
+in `reader.py`. A header is
     byte 0: FIN, RSV1-3, opcode    byte 1: MASK, length 0-125 | 126 (+16 bit) | 127 (+64 bit)
 followed by the 4-byte mask key when MASK is set.
 """
@@ -8,7 +9,7 @@ followed by the 4-byte mask key when MASK is set.
 from __future__ import annotations
 
 import struct
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 from .codes import CloseCode, Opcode
 from .errors import LocalProtocolError, Misuse, RemoteProtocolError
@@ -52,7 +53,7 @@ def frame_header(first_byte: int, length: int, mask_key: Optional[bytes] = None)
     return head + mask_key if mask_key is not None else head
 
 
-def parse_header(buf: bytes, pos: int) -> Optional[Header]:
+def parse_header(buf: Union[bytes, memoryview], pos: int) -> Optional[Header]:
     """The header starting at `buf[pos]`, or None while it is incomplete.
 
     Only the length encoding is checked here; what the bits mean is the reader's business.
@@ -79,7 +80,7 @@ def parse_header(buf: bytes, pos: int) -> Optional[Header]:
     if second_byte & MASKED:
         if end < start + 4:
             return None
-        return first_byte, length, buf[start : start + 4], start + 4
+        return first_byte, length, bytes(buf[start : start + 4]), start + 4
     return first_byte, length, None, start
 
 

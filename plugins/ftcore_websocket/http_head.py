@@ -7,7 +7,7 @@ the blank line belong to the frame stream and are handed back untouched.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from .errors import HandshakeError, LocalProtocolError, Misuse
 from .events import Headers
@@ -32,7 +32,7 @@ class HeadReader:
         self._buf = bytearray()
         self._searched = 0  # where the next search for the blank line starts
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: Union[bytes, memoryview]) -> None:
         self._buf += data
 
     def take_head(self) -> Optional[Tuple[bytes, bytes]]:

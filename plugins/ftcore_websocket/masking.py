@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Union
 
 __all__ = [
     "mask",
@@ -38,18 +38,20 @@ ACCEL_FROM = 1536
 INT_CHUNK = 16384
 NO_ACCEL_ENV = "FTCORE_NO_ACCEL"
 
+# A payload, or on receive a view of the read buffer (the routes read either alike).
+Data = Union[bytes, memoryview]
 # (header, payload, key) -> header + masked: bytes, or a view of numpy's buffer
-Masker = Callable[[bytes, bytes, bytes], Any]
+Masker = Callable[[bytes, Data, bytes], Any]
 
 
-def mask(data: bytes, key: bytes) -> bytes:
+def mask(data: Data, key: bytes) -> bytes:
     """XOR `data` with the 4-byte `key` repeated; masking and unmasking are the same thing."""
     if len(data) < ACCEL_FROM:
         return _mask_int(data, key)
     return bytes(_large(b"", data, key))  # bytes(x) is x for bytes: a copy only of a view
 
 
-def mask_frame(header: bytes, data: bytes, key: bytes) -> Any:
+def mask_frame(header: bytes, data: Data, key: bytes) -> Any:
     """`header + mask(data, key)`, with one copy of a large payload fewer: bytes, or on the
     numpy route a memoryview of the frame's buffer (what `Stream.write` and joins take)."""
     if len(data) < ACCEL_FROM:
@@ -57,14 +59,14 @@ def mask_frame(header: bytes, data: bytes, key: bytes) -> Any:
     return _large(header, data, key)
 
 
-def _mask_int(data: bytes, key: bytes) -> bytes:
+def _mask_int(data: Data, key: bytes) -> bytes:
     """One int XOR: a handful of calls, so the fastest route for small payloads."""
     words = (len(data) + 3) >> 2
     masked = int.from_bytes(data, "little") ^ int.from_bytes(key * words, "little")
     return masked.to_bytes(words << 2, "little")[: len(data)]
 
 
-def _mask_pure(header: bytes, data: bytes, key: bytes) -> bytes:
+def _mask_pure(header: bytes, data: Data, key: bytes) -> bytes:
     n = len(data)
     if n < 2 * INT_CHUNK:  # one piece and a tail cost more than one int
         return header + _mask_int(data, key)
@@ -89,7 +91,7 @@ def _numpy_masker() -> Optional[Masker]:
     u8, u64 = numpy.dtype(numpy.uint8), numpy.dtype(numpy.uint64)
     empty, frombuffer, xor = numpy.empty, numpy.frombuffer, numpy.bitwise_xor
 
-    def mask_numpy(header: bytes, data: bytes, key: bytes) -> Any:
+    def mask_numpy(header: bytes, data: Data, key: bytes) -> Any:
         """Whole 8-byte words in one `bitwise_xor` written straight into the frame's buffer
         (the header before them, placed so the words start 8-byte aligned): no join, no
         second copy of the payload. A view of that buffer comes back."""
@@ -112,7 +114,7 @@ def _numpy_masker() -> Optional[Masker]:
     return mask_numpy
 
 
-def _choose_large(header: bytes, data: bytes, key: bytes) -> bytes:
+def _choose_large(header: bytes, data: Data, key: bytes) -> bytes:
     """The first large payload once numpy is loaded (or refused) settles the route for the
     process; until the host imports numpy, the pure route runs unsettled (tests reset
     `_large`)."""

@@ -12,7 +12,13 @@ Rules enforced here (each breach raises `RemoteProtocolError`, 1002 unless noted
 
 Data payloads are consumed as they arrive instead of waiting for the whole frame, so the
 buffer never holds more than an incomplete header or control frame (under 140 bytes): it is
-kept as `bytes` with a read offset, and a fresh receive usually just replaces it.
+kept with a read offset, and a fresh receive usually just replaces it.
+
+A receive may be a view of a buffer its caller reuses (the stream layer's one read buffer):
+payloads are copied straight out of it into the message, with no copy of the whole receive
+first. The view is read only until `next_event` returns a data message (its listener may run
+a nested loop pass, which reads into that buffer again) or None: what is unread is copied
+then, so at most the rest of one receive is copied once.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from .masking import mask, rotate_key
 _CONTROL = 0x8  # the bit every control opcode (8-15) has set
 
 ReadEvent = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
+Buffer = Union[bytes, memoryview]
 
 
 class FrameReader:
@@ -64,7 +71,7 @@ class FrameReader:
     def __init__(
         self, client_frames: bool, max_message_bytes: int, inflater: Optional[Inflater]
     ) -> None:
-        self._buf = b""
+        self._buf: Buffer = b""
         self._pos = 0
         self._client_frames = client_frames  # True on the server: frames must be masked
         self._max_bytes = max_message_bytes
@@ -76,14 +83,22 @@ class FrameReader:
         self._key: Optional[bytes] = None
         self._offset = 0  # payload bytes already read (to rotate the mask key)
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: Buffer) -> None:
+        """Take the next bytes received: `bytes`, or a view read as the module says."""
         if type(data) is not bytes:
-            data = bytes(data)
+            data = memoryview(data)
         if self._pos >= len(self._buf):
             self._buf = data
-        else:
-            self._buf = self._buf[self._pos :] + data
+        else:  # a header or control frame cut short: rare, and under 140 bytes are left
+            self._buf = b"".join((self._buf[self._pos :], data))
         self._pos = 0
+
+    def _keep_rest(self) -> None:
+        """Copy what is unread of a borrowed view: its owner may reuse the buffer from now."""
+        buf = self._buf
+        if isinstance(buf, memoryview):
+            self._buf = buf[self._pos :].tobytes()
+            self._pos = 0
 
     def next_event(self) -> Optional[ReadEvent]:
         """The next event, or None until more bytes arrive."""
@@ -91,14 +106,18 @@ class FrameReader:
         while True:
             if self._remaining:
                 if not self._read_payload_piece(buf):
+                    self._keep_rest()
                     return None
                 if not self._fin:
                     continue
+                self._keep_rest()
                 return self._message.finish()
             if len(buf) - self._pos < 2:
+                self._keep_rest()
                 return None
             header = parse_header(buf, self._pos)
             if header is None:
+                self._keep_rest()
                 return None
             first_byte, length, key, start = header
             if (key is not None) is not self._client_frames:
@@ -112,9 +131,10 @@ class FrameReader:
                 self._check_control(first_byte, length)
                 end = start + length
                 if len(buf) < end:
+                    self._keep_rest()
                     return None
                 self._pos = end
-                payload = buf[start:end]
+                payload = bytes(buf[start:end])
                 return self._control_event(opcode, mask(payload, key) if key else payload)
             message = self._message
             reserved = first_byte & RESERVED_BITS
@@ -137,13 +157,16 @@ class FrameReader:
                             CloseCode.MESSAGE_TOO_BIG,
                         )
                     self._pos = end
-                    payload = buf[start:end] if key is None else mask(buf[start:end], key)
+                    body = buf[start:end] if key is None else mask(buf[start:end], key)
                     if opcode == BINARY:
-                        return BinaryMessage(payload)
-                    try:
-                        return TextMessage(payload.decode("utf-8"))
-                    except UnicodeDecodeError as exc:
-                        raise utf8_error(exc) from None
+                        event: ReadEvent = BinaryMessage(bytes(body))  # out of a view: 1 copy
+                    else:
+                        try:
+                            event = TextMessage(str(body, "utf-8"))
+                        except UnicodeDecodeError as exc:
+                            raise utf8_error(exc) from None
+                    self._keep_rest()
+                    return event
                 message.start(opcode == TEXT, self._inflater if reserved else None)
             else:
                 raise RemoteProtocolError("reserved opcode %d" % opcode)
@@ -151,15 +174,17 @@ class FrameReader:
                 raise RemoteProtocolError(
                     "message larger than %d bytes" % self._max_bytes, CloseCode.MESSAGE_TOO_BIG
                 )
+            message.expect(length)
             self._pos = start
             self._remaining = length
             self._fin = bool(first_byte & FIN)
             self._key = key
             self._offset = 0
             if not length and self._fin:
+                self._keep_rest()
                 return message.finish()
 
-    def _read_payload_piece(self, buf: bytes) -> bool:
+    def _read_payload_piece(self, buf: Buffer) -> bool:
         """Hand what has arrived of the current data frame to the message; True when done."""
         pos = self._pos
         take = min(len(buf) - pos, self._remaining)

@@ -221,8 +221,10 @@ class WsSocket:
     # -- StreamHandler: what the stream reports -------------------------------------------------
 
     def data_received(self, data: memoryview) -> None:
+        # The view (of the stream's shared read buffer) is parsed in place: `_process` drains
+        # the codec or gives up on it before returning, and the codec copies what it keeps.
         codec = self._codec
-        codec.receive_data(data.tobytes())
+        codec.receive_data(data)
         self._process(codec)
 
     def eof_received(self) -> None:
