@@ -14,11 +14,14 @@ Data payloads are consumed as they arrive instead of waiting for the whole frame
 buffer never holds more than an incomplete header or control frame (under 140 bytes): it is
 kept with a read offset, and a fresh receive usually just replaces it.
 
-A receive may be a view of a buffer its caller reuses (the stream layer's one read buffer):
-payloads are copied straight out of it into the message, with no copy of the whole receive
-first. The view is read only until `next_event` returns a data message (its listener may run
-a nested loop pass, which reads into that buffer again) or None: what is unread is copied
-then, so at most the rest of one receive is copied once.
+A receive may be a view of a buffer its caller reuses (the stream layer's one read buffer).
+When most of it is the payload of one data frame (a large message arriving), the payload is
+copied straight out of it into the message, with no copy of the whole receive first; the view
+is then read only until `next_event` returns a data message (its listener may run a nested
+loop pass, which reads into that buffer again) or None, and what is unread is copied then.
+Any other view (small frames, many to a receive) is copied whole at once: one copy costs less
+than a view per frame, and buffers of one size, freed and taken again, stay in the
+allocator's hands instead of faulting in fresh pages.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from .masking import mask, rotate_key
 _CONTROL = 0x8  # the bit every control opcode (8-15) has set
 
 ReadEvent = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
+VIEW_FROM = 16 * 1024  # a smaller receive is copied whole: its copy costs less than views
 Buffer = Union[bytes, memoryview]
 
 
@@ -86,12 +90,26 @@ class FrameReader:
     def feed(self, data: Buffer) -> None:
         """Take the next bytes received: `bytes`, or a view read as the module says."""
         if type(data) is not bytes:
-            data = memoryview(data)
+            data = memoryview(data) if self._mostly_payload(data) else bytes(data)
         if self._pos >= len(self._buf):
             self._buf = data
         else:  # a header or control frame cut short: rare, and under 140 bytes are left
             self._buf = b"".join((self._buf[self._pos :], data))
         self._pos = 0
+
+    def _mostly_payload(self, data: Buffer) -> bool:
+        """Whether most of `data` is one data frame's payload: the rest of the frame being
+        read, or of the frame whose header begins `data`."""
+        size = len(data)
+        if size < VIEW_FROM or self._pos < len(self._buf):  # small, or joined to a leftover
+            return False
+        payload = self._remaining
+        if not payload:
+            header = parse_header(data, 0)
+            if header is None:
+                return False
+            payload = header[1]
+        return payload * 2 >= size
 
     def _keep_rest(self) -> None:
         """Copy what is unread of a borrowed view: its owner may reuse the buffer from now."""

@@ -3,8 +3,9 @@
 `WsSocket.data_received` gives the codec a view of the stream's one read buffer, valid only
 while the codec is drained: these tests overwrite the buffer the moment the codec may no
 longer need it (a data message out, which runs a listener, or the events run dry) and check
-that every message still comes out whole, that a large binary message is copied once, and
-that the bounds hold before anything is allocated.
+that every message still comes out whole, that a large binary message is copied once, that a
+read is parsed in place only when most of it is one frame's payload, and that the bounds hold
+before anything is allocated.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ftcore_websocket.events import (
     TextMessage,
 )
 from ftcore_websocket.frames import BINARY, FIN, PING, TEXT
+from ftcore_websocket.reader import VIEW_FROM, FrameReader
 from tests.plugins.ftcore_websocket.helpers import feed, fragments, open_pair, raw_frame
 from tests.support.cuts import cut
 
@@ -163,3 +165,56 @@ def test_bytes_and_views_give_the_same_events() -> None:
     other, _ = open_pair()
     stream = _mixed_stream(False)
     assert feed(client, stream, "chunks") == feed_views(other, stream, AWKWARD)
+
+
+def _large_stream(masked: bool) -> bytes:
+    """A large text message, a large fragmented binary one with a ping between its fragments,
+    then a small frame sharing a read with the end of the large one."""
+    text = "añ€😀 " * 20000  # 1-4 byte characters: reads cut through them
+    split = fragments(BINARY, bytes(range(256)) * 1000, [100000], masked)
+    return b"".join(
+        [
+            raw_frame(FIN | TEXT, text.encode("utf-8"), masked),
+            split[0],
+            raw_frame(FIN | PING, b"between", masked),
+            split[1],
+            raw_frame(FIN | BINARY, b"after", masked),
+        ]
+    )
+
+
+@pytest.mark.parametrize("read", [VIEW_FROM, VIEW_FROM + 1, 65537])
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_reads_mostly_of_one_payload_are_parsed_in_place(
+    side: str, read: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_place: List[bool] = []
+    decide = FrameReader._mostly_payload
+
+    def spy(self: FrameReader, data: memoryview) -> bool:
+        in_place.append(decide(self, data))
+        return in_place[-1]
+
+    monkeypatch.setattr(FrameReader, "_mostly_payload", spy)
+    client, server = open_pair()
+    receiver, masked = (client, False) if side == "client" else (server, True)
+    events = feed_views(receiver, _large_stream(masked), [read])
+    assert events == [
+        TextMessage("añ€😀 " * 20000),
+        Ping(b"between"),
+        BinaryMessage(bytes(range(256)) * 1000),
+        BinaryMessage(b"after"),
+    ]
+    assert any(in_place) and not all(in_place)  # the reads of a frame's start: copied
+
+
+def test_a_read_of_many_small_frames_is_copied_at_once() -> None:
+    """One copy of the read costs less than a view per frame: the codec no longer needs the
+    buffer once `receive_data` returns."""
+    client, server = open_pair()
+    frames = b"".join(server.send_text("message %d" % n) for n in range(5000))
+    buf = bytearray(frames[: 4 * VIEW_FROM])
+    client.receive_data(memoryview(buf))
+    buf[:] = b"\xaa" * len(buf)
+    texts = [e.data for e in iter(client.next_event, None) if isinstance(e, TextMessage)]
+    assert texts and texts == ["message %d" % n for n in range(len(texts))]
