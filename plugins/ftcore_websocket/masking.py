@@ -10,19 +10,22 @@ build machine (CPython 3.11, CPU time per call, medians; issue 15):
   runtime, so the host imports it when it suits (at start-up) and the first large payload after
   that settles the route. `FTCORE_NO_ACCEL=1`, read then, keeps the pure route;
 * otherwise the one int below two `INT_CHUNK`s, then `INT_CHUNK`-byte pieces against one key
-  int, joined: each piece stays in cache, so it beats four `bytes.translate` lanes by 1.2x at
-  1 MiB and 1.5x at 16 MiB, and the one int by 1.7x at 1 MiB.
+  int, each written into the frame's buffer: each piece stays in cache, so it beats four
+  `bytes.translate` lanes by 1.2x at 1 MiB and 1.5x at 16 MiB, and the one int by 1.7x.
 
-Memory: the result plus at most one working copy of the payload (the pure route's pieces; the
-numpy route writes the masked words straight into the frame's buffer, after the header).
-`mask_frame` puts the frame header in, so the writer does not copy the payload once more.
+Memory: both large routes write into the frame's buffer, after the header, so a send holds
+the frame and at most one `INT_CHUNK` piece. Pieces gathered and then joined held a second
+copy of the payload, and the large transient blocks freed on the loop thread made glibc trim
+its arena and fault the pages in again at the next send: about 600 page faults per 1 MiB
+echo from a listener, against 3 now. `mask_frame` puts the frame header in, so the writer
+does not copy the payload once more.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 __all__ = [
     "mask",
@@ -48,12 +51,13 @@ def mask(data: Data, key: bytes) -> bytes:
     """XOR `data` with the 4-byte `key` repeated; masking and unmasking are the same thing."""
     if len(data) < ACCEL_FROM:
         return _mask_int(data, key)
-    return bytes(_large(b"", data, key))  # bytes(x) is x for bytes: a copy only of a view
+    return bytes(_large(b"", data, key))  # a copy unless the route gave bytes
 
 
 def mask_frame(header: bytes, data: Data, key: bytes) -> Any:
-    """`header + mask(data, key)`, with one copy of a large payload fewer: bytes, or on the
-    numpy route a memoryview of the frame's buffer (what `Stream.write` and joins take)."""
+    """`header + mask(data, key)`, with one copy of a large payload fewer: bytes, or for a
+    large payload the frame's buffer (a bytearray, or on the numpy route a memoryview of
+    numpy's: what `Stream.write` and joins take)."""
     if len(data) < ACCEL_FROM:
         return header + _mask_int(data, key)
     return _large(header, data, key)
@@ -66,21 +70,23 @@ def _mask_int(data: Data, key: bytes) -> bytes:
     return masked.to_bytes(words << 2, "little")[: len(data)]
 
 
-def _mask_pure(header: bytes, data: Data, key: bytes) -> bytes:
+def _mask_pure(header: bytes, data: Data, key: bytes) -> Union[bytes, bytearray]:
     n = len(data)
     if n < 2 * INT_CHUNK:  # one piece and a tail cost more than one int
         return header + _mask_int(data, key)
     from_bytes = int.from_bytes
     key_int = from_bytes(key * (INT_CHUNK >> 2), "little")
     view = memoryview(data)
+    begin = len(header)
+    frame = bytearray(begin + n)  # each piece goes straight in: no list of pieces to join
+    frame[:begin] = header
     whole = n - n % INT_CHUNK
-    parts: List[bytes] = [header]
     for start in range(0, whole, INT_CHUNK):
         piece = from_bytes(view[start : start + INT_CHUNK], "little") ^ key_int
-        parts.append(piece.to_bytes(INT_CHUNK, "little"))
-    if whole < n:
-        parts.append(_mask_int(data[whole:], key))  # starts at a multiple of 4: same key
-    return b"".join(parts)
+        frame[begin + start : begin + start + INT_CHUNK] = piece.to_bytes(INT_CHUNK, "little")
+    if whole < n:  # the tail starts at a multiple of 4: the same key
+        frame[begin + whole :] = _mask_int(data[whole:], key)
+    return frame
 
 
 def _numpy_masker() -> Optional[Masker]:
@@ -114,7 +120,7 @@ def _numpy_masker() -> Optional[Masker]:
     return mask_numpy
 
 
-def _choose_large(header: bytes, data: Data, key: bytes) -> bytes:
+def _choose_large(header: bytes, data: Data, key: bytes) -> Any:
     """The first large payload once numpy is loaded (or refused) settles the route for the
     process; until the host imports numpy, the pure route runs unsettled (tests reset
     `_large`)."""

@@ -74,7 +74,7 @@ def test_every_route_agrees_with_the_reference(masker: Masker, size: int) -> Non
     expected = reference(data, key)
     for header in HEADERS:
         out = masker(header, data, key)
-        assert type(out) in (bytes, memoryview)  # numpy's: a view of the frame's buffer
+        assert type(out) in (bytes, bytearray, memoryview)  # the frame buffer, or a view of it
         assert bytes(out) == header + expected
 
 
@@ -126,7 +126,9 @@ def test_without_numpy_the_pure_route_is_taken(
     assert masking._large is masking._mask_pure
 
 
-def test_a_large_payload_costs_the_result_and_one_working_copy(route: str) -> None:
+def test_a_large_payload_costs_only_the_frame(route: str) -> None:
+    """Both routes write into the frame's buffer: no second copy of the payload (gathered
+    pieces), whose freeing made glibc trim and fault the pages in again at the next send."""
     size = 4 * 2**20 + 3
     data, key = payload_and_key(size)
     masking.mask(data[:100_000], key)  # warm up: lazy imports and caches
@@ -138,7 +140,7 @@ def test_a_large_payload_costs_the_result_and_one_working_copy(route: str) -> No
     finally:
         tracemalloc.stop()
     assert len(out) == size + 14
-    assert peak - before < 2 * size + 256 * 1024
+    assert peak - before < size + 256 * 1024
 
 
 def test_numpy_is_never_imported_here(unsettled: None, monkeypatch: pytest.MonkeyPatch) -> None:
