@@ -180,8 +180,8 @@ class Connection:
 
         Nothing is parsed yet: iterate `events()` until it runs dry. Data after the
         connection is closed is ignored. A view of a buffer the caller reuses is read in
-        place: it must stay as it is until the events run dry or a data message comes out
-        (the rest is copied then: `reader.py`); frames are never parsed after a close.
+        place, by `next_event` only: what it keeps is copied before it returns (`reader.py`);
+        frames are never parsed after a close.
         """
         state = self._state
         if not data:

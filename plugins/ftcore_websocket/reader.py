@@ -16,9 +16,9 @@ kept with a read offset, and a fresh receive usually just replaces it.
 
 A receive may be a view of a buffer its caller reuses (the stream layer's one read buffer).
 When most of it is the payload of one data frame (a large message arriving), the payload is
-copied straight out of it into the message, with no copy of the whole receive first; the view
-is then read only until `next_event` returns a data message (its listener may run a nested
-loop pass, which reads into that buffer again) or None, and what is unread is copied then.
+copied straight out of it into the message, with no copy of the whole receive first; what is
+unread is copied before `next_event` returns (the listener of a message may run a nested loop
+pass, which reads into that buffer again), so the view is never held past that call.
 Any other view (small frames, many to a receive) is copied whole at once: one copy costs less
 than a view per frame, and buffers of one size, freed and taken again, stay in the
 allocator's hands instead of faulting in fresh pages.
@@ -111,31 +111,28 @@ class FrameReader:
             payload = header[1]
         return payload * 2 >= size
 
-    def _keep_rest(self) -> None:
-        """Copy what is unread of a borrowed view: its owner may reuse the buffer from now."""
-        buf = self._buf
-        if isinstance(buf, memoryview):
-            self._buf = buf[self._pos :].tobytes()
-            self._pos = 0
-
     def next_event(self) -> Optional[ReadEvent]:
         """The next event, or None until more bytes arrive."""
+        event = self._parse()
+        buf = self._buf
+        if type(buf) is memoryview:  # borrowed: its owner may reuse the buffer from now
+            self._buf = buf[self._pos :].tobytes()
+            self._pos = 0
+        return event
+
+    def _parse(self) -> Optional[ReadEvent]:
         buf = self._buf
         while True:
             if self._remaining:
                 if not self._read_payload_piece(buf):
-                    self._keep_rest()
                     return None
                 if not self._fin:
                     continue
-                self._keep_rest()
                 return self._message.finish()
             if len(buf) - self._pos < 2:
-                self._keep_rest()
                 return None
             header = parse_header(buf, self._pos)
             if header is None:
-                self._keep_rest()
                 return None
             first_byte, length, key, start = header
             if (key is not None) is not self._client_frames:
@@ -149,7 +146,6 @@ class FrameReader:
                 self._check_control(first_byte, length)
                 end = start + length
                 if len(buf) < end:
-                    self._keep_rest()
                     return None
                 self._pos = end
                 payload = bytes(buf[start:end])
@@ -177,14 +173,11 @@ class FrameReader:
                     self._pos = end
                     body = buf[start:end] if key is None else mask(buf[start:end], key)
                     if opcode == BINARY:
-                        event: ReadEvent = BinaryMessage(bytes(body))  # out of a view: 1 copy
-                    else:
-                        try:
-                            event = TextMessage(str(body, "utf-8"))
-                        except UnicodeDecodeError as exc:
-                            raise utf8_error(exc) from None
-                    self._keep_rest()
-                    return event
+                        return BinaryMessage(bytes(body))  # out of a view: 1 copy
+                    try:
+                        return TextMessage(str(body, "utf-8"))
+                    except UnicodeDecodeError as exc:
+                        raise utf8_error(exc) from None
                 message.start(opcode == TEXT, self._inflater if reserved else None)
             else:
                 raise RemoteProtocolError("reserved opcode %d" % opcode)
@@ -199,7 +192,6 @@ class FrameReader:
             self._key = key
             self._offset = 0
             if not length and self._fin:
-                self._keep_rest()
                 return message.finish()
 
     def _read_payload_piece(self, buf: Buffer) -> bool:
