@@ -297,11 +297,8 @@ class Stream:
                 return
             self._queue.append(memoryview(data)[sent:] if sent else data)
             self.buffered += size - sent
-            self._writing = True
-            self._loop.add_writer(self.sock, self._writable)
-        if not self._paused and self.buffered > self._high:
-            self._paused = True
-            self.handler.pause_writing()
+            self._watch_writable()
+        self._pause_if_full()
 
     def write_file(self, region: FileRegion) -> None:
         """Send `region` in order after what was written before (see the module docstring).
@@ -322,8 +319,15 @@ class Stream:
                 self._broken(error)
                 raise StreamClosed("connection lost: %s" % (error,)) from None
             if queue:
-                self._writing = True
-                self._loop.add_writer(self.sock, self._writable)
+                self._watch_writable()
+        self._pause_if_full()
+
+    def _watch_writable(self) -> None:
+        """The queue holds what the kernel did not take: send the rest as it frees room."""
+        self._writing = True
+        self._loop.add_writer(self.sock, self._writable)
+
+    def _pause_if_full(self) -> None:
         if not self._paused and self.buffered > self._high:
             self._paused = True
             self.handler.pause_writing()
