@@ -27,41 +27,13 @@ def _readers(rt: Any) -> int:
     return int(rt.loop.pending_counts()["readers"])
 
 
-def test_a_connection_the_server_closes_while_idle_leaves_the_loop(make_runtime, hostile_server):
-    close_now = threading.Event()
-    connections: List[int] = []
-
-    def script(conn: socket.socket, release: threading.Event) -> None:
-        connections.append(len(connections) + 1)
-        number = len(connections)
-        while read_request(conn):
-            head = response_head(headers=[("Content-Length", str(len(BODY)))])
-            conn.sendall(head + BODY)
-            if number == 1:  # the first connection answers once, then closes while idle
-                close_now.wait(WAIT)
-                close_cleanly(conn)
-                return
-
-    url = hostile_server(script)
-    rt = make_runtime()
-    first = call(rt, url=url + "/1")
-    assert first["data"] == "ok" and first["profile"]["socketReused"] is False
-    assert _readers(rt) == 1  # idle, still watched
-    close_now.set()
-    assert wait_until(lambda: _readers(rt) == 0), "the closed idle socket is still watched"
-    second = call(rt, url=url + "/2")
-    assert second["data"] == "ok" and "exception" not in second  # dialled: nothing to retry
-    assert second["profile"]["socketReused"] is False and connections == [1, 2]
-    third = call(rt, url=url + "/3")
-    assert third["profile"]["socketReused"] is True and _readers(rt) == 1
-
-
-@pytest.mark.parametrize("how", ["unasked-bytes", "reset"])
-def test_an_idle_connection_the_server_writes_to_or_resets_is_dropped(
+@pytest.mark.parametrize("how", ["close", "unasked-bytes", "reset"])
+def test_an_idle_connection_the_server_closes_writes_to_or_resets_is_dropped(
     make_runtime, hostile_server, how
 ):
-    """Anything but silence on an idle keep-alive connection (bytes no request asked for, a
-    reset) ends it at once (`_IdleWatch`); the next request dials a new one."""
+    """Anything but silence on an idle keep-alive connection (a clean close, bytes no request
+    asked for, a reset) ends it at once (`_IdleWatch`): the socket leaves the loop, and the
+    next request dials a new one with nothing to retry."""
     act_now = threading.Event()
     connections: List[int] = []
 
@@ -71,24 +43,29 @@ def test_an_idle_connection_the_server_writes_to_or_resets_is_dropped(
         while read_request(conn):
             head = response_head(headers=[("Content-Length", str(len(BODY)))])
             conn.sendall(head + BODY)
-            if number == 1:
+            if number == 1:  # the first connection answers once, then acts while idle
                 act_now.wait(WAIT)
-                if how == "reset":
+                if how == "close":
+                    close_cleanly(conn)
+                elif how == "reset":
                     reset_close(conn)
-                    return
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")  # unasked
-                release.wait(WAIT)
+                else:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")  # unasked
+                    release.wait(WAIT)
                 return
 
     url = hostile_server(script)
     rt = make_runtime()
-    assert call(rt, url=url + "/1")["profile"]["socketReused"] is False
-    assert _readers(rt) == 1
+    first = call(rt, url=url + "/1")
+    assert first["data"] == "ok" and first["profile"]["socketReused"] is False
+    assert _readers(rt) == 1  # idle, still watched
     act_now.set()
     assert wait_until(lambda: _readers(rt) == 0), "the idle socket is still watched"
     second = call(rt, url=url + "/2")
-    assert second["data"] == "ok" and second["profile"]["socketReused"] is False
-    assert connections == [1, 2]
+    assert second["data"] == "ok" and "exception" not in second  # dialled: nothing to retry
+    assert second["profile"]["socketReused"] is False and connections == [1, 2]
+    third = call(rt, url=url + "/3")
+    assert third["profile"]["socketReused"] is True and _readers(rt) == 1
 
 
 def test_an_idle_connection_closed_from_another_thread_leaves_the_loop(make_runtime, http_server):
