@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union
 
+from . import lazy
 from .._core.config import load_config
 from .._core.hookchain import chain
 from .._core.options import Options, merge_options, options_error
@@ -82,42 +83,30 @@ class Runtime:
     # -- the API ------------------------------------------------------------------------------
 
     def request(self, options: Options = None, **kwargs: Any) -> "RequestTask":
-        from .request import RequestTask
-
-        return self._launch(RequestTask, options, kwargs)
+        return self._launch(lazy.RequestTask, options, kwargs)
 
     def downloadFile(self, options: Options = None, **kwargs: Any) -> "DownloadTask":  # noqa: N802
-        from .download import DownloadTask
-
-        return self._launch(DownloadTask, options, kwargs)
+        return self._launch(lazy.DownloadTask, options, kwargs)
 
     def uploadFile(self, options: Options = None, **kwargs: Any) -> "UploadTask":  # noqa: N802
-        from .upload import UploadTask
-
-        return self._launch(UploadTask, options, kwargs)
+        return self._launch(lazy.UploadTask, options, kwargs)
 
     def connectSocket(self, options: Options = None, **kwargs: Any) -> "SocketTask":  # noqa: N802
-        from .socket import SocketTask
-
-        return self._launch(SocketTask, options, kwargs)
+        return self._launch(lazy.SocketTask, options, kwargs)
 
     def sendSocketMessage(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
-        from .socket import SEND_API, global_send, refuse
-
         error = options_error(options)
         if error is not None:
-            refuse(self, SEND_API, error, kwargs)
+            lazy.refuse(self, lazy.SEND_API, error, kwargs)
             return
-        global_send(self, merge_options(options, kwargs))
+        lazy.global_send(self, merge_options(options, kwargs))
 
     def closeSocket(self, options: Options = None, **kwargs: Any) -> None:  # noqa: N802
-        from .socket import CLOSE_API, global_close, refuse
-
         error = options_error(options)
         if error is not None:
-            refuse(self, CLOSE_API, error, kwargs)
+            lazy.refuse(self, lazy.CLOSE_API, error, kwargs)
             return
-        global_close(self, merge_options(options, kwargs))
+        lazy.global_close(self, merge_options(options, kwargs))
 
     def onSocketOpen(self, callback: Callable[[Dict[str, Any]], Any]) -> None:  # noqa: N802
         self._global_socket_listener("Open", callback)
@@ -132,26 +121,20 @@ class Runtime:
         self._global_socket_listener("Close", callback)
 
     def createUDPSocket(self, type: str = "udp4") -> "UDPSocket":  # noqa: N802,A002
-        from .udp import UDPSocket
-
-        return UDPSocket(self, type)
+        return lazy.UDPSocket(self, type)
 
     def connectEventSource(  # noqa: N802
         self, options: Options = None, **kwargs: Any
     ) -> "EventSource":
         """An `EventSource` (API.md §10): `url`, `header`, `withCredentials`, and `retry`
         (ms before reconnecting, until the server sets it; default 3000)."""
-        from .eventsource import EventSource
-
-        return EventSource(self, merge_options(options, kwargs), options_error(options))
+        return lazy.EventSource(self, merge_options(options, kwargs), options_error(options))
 
     def createTCPSocket(  # noqa: N802
         self, options: Union[Options, str] = None, **kwargs: Any
     ) -> "TCPSocket":
         """`createTCPSocket()` (IPv4), `createTCPSocket({"type": "ipv6"})` or `type="ipv6"`."""
-        from .tcp import TCPSocket
-
-        return TCPSocket(self, options, kwargs)
+        return lazy.TCPSocket(self, options, kwargs)
 
     def addInterceptor(  # noqa: N802
         self, api: Optional[str], hooks: Dict[str, Callable[..., Any]]
@@ -266,9 +249,7 @@ class Runtime:
             return list(self._tasks.values())
 
     def _global_socket_listener(self, name: str, callback: Callable[..., Any]) -> None:
-        from .socket import global_listen
-
-        global_listen(self, name, callback)
+        lazy.global_listen(self, name, callback)
 
     # -- shutdown -----------------------------------------------------------------------------
 
