@@ -30,6 +30,7 @@ __all__ = ["RequestTask", "encode_data", "decode_body", "charset_of"]
 METHODS = frozenset({"OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT"})
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 _URI_SAFE = "-_.!~*'()"  # what JS encodeURIComponent leaves alone
+_json_decode = json.JSONDecoder().decode  # json.loads for a str, without its argument checks
 
 
 
@@ -49,12 +50,13 @@ class RequestTask(HttpTaskBase):
     iter_lines, aiter_lines = iterator_methods("lines")
     iter_events, aiter_events = iterator_methods("events")
 
+    _held = 0
+    _chunked = False
+    _stream: Optional[BodyStream] = None
+
     def __init__(self, runtime: "Runtime", options: Dict[str, Any]) -> None:
         super().__init__(runtime, options)
         self._parts: List[bytes] = []
-        self._held = 0
-        self._chunked = False
-        self._stream: Optional[BodyStream] = None
         if options.get("enableChunked"):  # made now: an iterator may start before the loop
             self._stream = self._body_stream()
 
@@ -238,15 +240,16 @@ def decode_body(raw: bytes, header: Dict[str, str], response_type: str, data_typ
     as JSON (without a UTF-8 BOM) when dataType is json, falling back to the text."""
     if response_type == "arraybuffer":
         return raw
-    content_type = None
-    for name, value in header.items():
-        if name.lower() == "content-type":
-            content_type = value
-            break
+    content_type = header.get("Content-Type")  # the usual spelling: no loop over the names
+    if content_type is None:
+        for name, value in header.items():
+            if name.lower() == "content-type":
+                content_type = value
+                break
     text = raw.decode(charset_of(content_type), "replace") if raw else ""
     if data_type != "json" or not text:
         return text
     try:
-        return json.loads(text[1:] if text.startswith("\ufeff") else text)
+        return _json_decode(text[1:] if text[0] == "\ufeff" else text)
     except ValueError:
         return text
