@@ -250,7 +250,7 @@ class UDPSocket(Endpoint):
         if self._waiting:
             self._pending.append((self._send_now, (method, opts, data)))
             return
-        with checks.reported(self._error, method):
+        with checks.Reported(self._error, method):
             if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             if isinstance(data, checks.Refused):
@@ -277,7 +277,7 @@ class UDPSocket(Endpoint):
         if self._waiting:
             self._pending.append((self._connect_now, (opts,)))
             return
-        with checks.reported(self._error, "connect"):
+        with checks.Reported(self._error, "connect"):
             if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             dest = self._destination("connect", opts, self._connect_now, (opts,))
@@ -386,7 +386,7 @@ class UDPSocket(Endpoint):
             fn(*fn_args)
 
     def _set_ttl_now(self, ttl: Any) -> None:
-        with checks.reported(self._error, "setTTL"):
+        with checks.Reported(self._error, "setTTL"):
             if self._ended:
                 raise checks.Refused(SOCKET_ERROR, "socket is closed")
             if isinstance(ttl, float) and ttl.is_integer():
