@@ -35,7 +35,7 @@ response bytes arrived (`ftcore.transports.HttpSink.error`); a request the core 
 
 from __future__ import annotations
 
-import time
+from time import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Optional
 
 from ftcore._net import FileEnded, FileError, FileRegion, Stream, StreamClosed
@@ -76,7 +76,7 @@ def _pieces(body: Any, stream: Stream) -> Iterable[Any]:
 
 
 def now_ms() -> float:
-    return time.time() * 1000.0
+    return time() * 1000.0
 
 
 class Exchange:
@@ -191,7 +191,9 @@ class Exchange:
         request, info = self.request, self.info
         self.stream = stream
         self._sent_before = stream.sent
-        self.transport.note_peer(self.conn, stream.sock, info)
+        peer = self.conn._ft_peer  # asked of the kernel once per socket (`new_stream`)
+        if peer is not None:
+            info["peerIP"], info["port"] = peer
         body: Any = request.body
         length = request.body_length
         if body is not None and not isinstance(body, (bytes, bytearray, memoryview)):
@@ -298,11 +300,12 @@ class Exchange:
     def _count_written(self, written: int) -> None:
         """The request has `written` bytes on the wire: the body's new share goes to
         `sink.sent` at once, so upload progress is the bytes actually written."""
-        before, self._written = self._written, written
-        body_before = max(0, before - self._head_size)
-        body_now = max(0, written - self._head_size)
-        if body_now > body_before:
-            self.sink.sent(body_now - body_before)
+        head_size = self._head_size
+        body_before = self._written - head_size
+        self._written = written
+        body_now = written - head_size
+        if body_now > 0 and body_now > body_before:  # body bytes left (the head is not counted)
+            self.sink.sent(body_now - max(0, body_before))
 
     def _stop_body(self) -> None:
         """The server refused the rest of the body (an early error status, or it closes the
@@ -383,7 +386,7 @@ class Exchange:
                     self._fail(_body_not_sent())
                 else:  # an early answer that expects the body: send the rest, then settle
                     self._answered = True
-                raise _Stopped()
+                return  # nothing follows End (a return: raising costs a traceback)
 
     def _deliver_decoded(self, pieces: Iterator[bytes]) -> None:
         """Hand decoded pieces over as the decoder makes them; a corrupt body fails the task."""
@@ -475,8 +478,9 @@ def _closing(head: Head) -> bool:
 
 
 def _header(headers: Any, name: str) -> str:
+    size = len(name)
     for key, value in headers:
-        if key.lower() == name:
+        if len(key) == size and key.lower() == name:  # most names are not lowered at all
             return str(value)
     return ""
 

@@ -189,7 +189,7 @@ _HEAD_END = b"\r\n\r\n"
 _HEAD_END_RE = re.compile(re.escape(_HEAD_END))  # memoryview has no find(); re searches it
 _CRLF = b"\r\n"
 _CRLF_RE = re.compile(re.escape(_CRLF))
-_DIGITS = "0123456789"
+_STATUS_LINE_RE = re.compile(r"HTTP/1\.[0-9] [0-9]{3}(?: |\Z)")  # then the reason phrase
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _OWS = " \t"
 _EMPTY = b""
@@ -358,14 +358,7 @@ class ResponseParser:
     def _parse_head(self, text: str) -> Any:
         lines = text.split("\r\n")
         status_line = lines[0]
-        if not (
-            len(status_line) >= 12
-            and status_line.startswith("HTTP/1.")
-            and status_line[7] in _DIGITS
-            and status_line[8] == " "
-            and status_line[9:12].isdecimal()  # for latin-1 text: only 0-9
-            and (len(status_line) == 12 or status_line[12] == " ")
-        ):
+        if _STATUS_LINE_RE.match(status_line) is None:
             raise _malformed()
         if len(text) > MAX_LINE_BYTES and max(map(len, lines)) > MAX_LINE_BYTES:
             raise _too_large()

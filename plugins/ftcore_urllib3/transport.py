@@ -86,7 +86,7 @@ class _ConnMixin:
 
     _ft: "Urllib3Transport"
     _ft_tls: Optional[TlsSettings] = None  # set on HTTPS connections by their pool
-    _ft_peer: Any = (None, None)  # (socket, (ip, port)): a syscall asked once per socket
+    _ft_peer: Optional[Tuple[str, int]] = None  # (ip, port), asked once per socket (`new_stream`)
     _ft_stream: Optional[Stream] = None  # the socket on the loop, from the first exchange on
     _ft_idle: Any = None  # the stream's handler while the connection waits in its pool
     sock: Any
@@ -200,6 +200,15 @@ def _route(manager: Any, url: str) -> Tuple[Any, Dict[str, Any], str, str]:
     return pool_key, context, parts.request_uri, host
 
 
+def _peer_address(sock: Any) -> Optional[Tuple[str, int]]:
+    """(ip, port) of the peer, for `peerIP`/`port`; None if the kernel cannot tell."""
+    try:
+        peer = sock.getpeername()
+        return (peer[0], peer[1])
+    except (OSError, AttributeError, IndexError):
+        return None
+
+
 # -- dialling on workers ------------------------------------------------------------------------
 
 
@@ -286,10 +295,13 @@ class Urllib3Transport:
         self._managers: Dict[TlsSettings, Any] = {}
         self._dialers = _Dialers(self._size, "ftcore-http")
         self._live: Set[Exchange] = set()
-        # per route (TLS settings, pool key): the connection the last exchange gave back, kept
-        # out of urllib3's pool so the next request skips the pool lookup, get and put
-        self._parked: Dict[Tuple[TlsSettings, Any], Tuple[Any, Any]] = {}
+        # per route (the manager of the TLS settings, pool key): the connection the last
+        # exchange gave back, kept out of urllib3's pool so the next request skips the pool
+        # lookup, get and put. The manager stands for its settings: it hashes by identity, in
+        # C, where the settings' dataclass hash runs Python at every lookup
+        self._parked: Dict[Tuple[Any, Any], Tuple[Any, Any]] = {}
         self._idle = threading.Condition(self.lock)
+        self._idle_waiters = 0  # threads in `wait_idle`: without any, nobody is notified
         transport = self
         conn_attrs: Dict[str, Any] = {"_ft": transport}
         self._http_conn = type("FtHTTPConnection", (_ConnMixin, HTTPConnection), dict(conn_attrs))
@@ -311,7 +323,7 @@ class Urllib3Transport:
         manager = self._manager(tls)
         try:
             pool_key, context, target, host = self._routes(manager, request.url)
-            route = (tls, pool_key)
+            route = (manager, pool_key)
             parked = self._parked.pop(route, None)
             if parked is None:
                 # a copy: the manager consumes the context when it makes a new pool
@@ -360,7 +372,11 @@ class Urllib3Transport:
         """Block until every exchange, aborted ones included, has given its connection back
         (tests, graceful shutdown); then `checked_out` is 0. False on timeout."""
         with self.lock:
-            return self._idle.wait_for(lambda: not self._live, timeout)
+            self._idle_waiters += 1
+            try:
+                return self._idle.wait_for(lambda: not self._live, timeout)
+            finally:
+                self._idle_waiters -= 1
 
     # -- for Exchange ---------------------------------------------------------------------------
 
@@ -395,6 +411,7 @@ class Urllib3Transport:
         )
         conn._ft_stream = stream
         conn._ft_idle = _IdleWatch(conn)
+        conn._ft_peer = _peer_address(conn.sock)
         return stream
 
     @staticmethod
@@ -424,22 +441,8 @@ class Urllib3Transport:
                     self.checked_out -= 1
         with self.lock:
             self._live.discard(exchange)
-            if not self._live:
+            if not self._live and self._idle_waiters:
                 self._idle.notify_all()
-
-    @staticmethod
-    def note_peer(conn: Any, sock: Any, info: Dict[str, Any]) -> None:
-        """`peerIP`/`port` of the connection, asked of the kernel once per socket."""
-        known_sock, address = conn._ft_peer
-        if known_sock is not sock:
-            try:
-                peer = sock.getpeername()
-                address = (peer[0], peer[1])
-            except (OSError, AttributeError, IndexError):
-                address = None
-            conn._ft_peer = (sock, address)
-        if address is not None:
-            info["peerIP"], info["port"] = address
 
     # -- pools ----------------------------------------------------------------------------------
 
