@@ -41,6 +41,7 @@ keep-alive connection) closes the pooled connection it was given and dials a new
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import queue
 import socket
@@ -295,11 +296,13 @@ class Urllib3Transport:
         self._managers: Dict[TlsSettings, Any] = {}
         self._dialers = _Dialers(self._size, "ftcore-http")
         self._live: Set[Exchange] = set()
-        # per route (the manager of the TLS settings, pool key): the connection the last
-        # exchange gave back, kept out of urllib3's pool so the next request skips the pool
-        # lookup, get and put. The manager stands for its settings: it hashes by identity, in
-        # C, where the settings' dataclass hash runs Python at every lookup
-        self._parked: Dict[Tuple[Any, Any], Tuple[Any, Any]] = {}
+        # per route (the manager of the TLS settings, pool key): the connections exchanges
+        # gave back, the last one on top, kept out of urllib3's pool (up to the pool's size)
+        # so that the next requests skip the pool lookup, get and put, ten in flight as well
+        # as one. The manager stands for its settings: it hashes by identity, in C, where the
+        # settings' dataclass hash runs Python at every lookup. A route is listed only while
+        # a connection is parked for it.
+        self._parked: Dict[Tuple[Any, Any], List[Tuple[Any, Any]]] = {}
         self._idle = threading.Condition(self.lock)
         self._idle_waiters = 0  # threads in `wait_idle`: without any, nobody is notified
         transport = self
@@ -324,12 +327,14 @@ class Urllib3Transport:
         try:
             pool_key, context, target, host = self._routes(manager, request.url)
             route = (manager, pool_key)
-            parked = self._parked.pop(route, None)
+            parked = self._parked.get(route)
             if parked is None:
                 # a copy: the manager consumes the context when it makes a new pool
                 pool, conn = manager.connection_from_pool_key(pool_key, dict(context)), None
             else:
-                pool, conn = parked
+                pool, conn = parked.pop()
+                if not parked:
+                    del self._parked[route]
                 self.checked_out += 1
         except Exception as error:  # noqa: BLE001 - a URL urllib3 refuses
             raise map_error(error) from None
@@ -357,7 +362,7 @@ class Urllib3Transport:
             if exchange.conn is not None:
                 exchange.conn.close()
         parked, self._parked = list(self._parked.values()), {}
-        for _, conn in parked:
+        for _, conn in itertools.chain.from_iterable(parked):
             conn.close()
         for manager in list(self._managers.values()):
             # close every pool now: urllib3 >= 2.8 no longer closes pools in clear() but in a
@@ -424,7 +429,8 @@ class Urllib3Transport:
     def give_back(self, exchange: Exchange, reuse: bool) -> None:
         """Loop thread: the exchange is over; its connection is closed unless `reuse`. A
         reused one's stream goes on watching the socket (`_IdleWatch`) and is parked for the
-        route's next request, or goes back to the pool if one is parked already."""
+        route's next requests, or goes back to the pool if the route has a pool's worth parked
+        already."""
         conn, pool, route = exchange.conn, exchange.pool, exchange.route
         if conn is not None:
             if not reuse:
@@ -434,10 +440,13 @@ class Urllib3Transport:
                 stream = conn._ft_stream
                 stream.handler = conn._ft_idle
                 stream.resume_reading()  # a streaming consumer may have paused it
-                if route in self._parked or pool.pool is None:  # None: the pool was closed
+                parked = self._parked.setdefault(route, [])
+                if len(parked) >= self._size or pool.pool is None:  # None: the pool was closed
                     pool._put_conn(conn)
+                    if not parked:
+                        del self._parked[route]
                 else:
-                    self._parked[route] = (pool, conn)
+                    parked.append((pool, conn))
                     self.checked_out -= 1
         with self.lock:
             self._live.discard(exchange)

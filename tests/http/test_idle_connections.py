@@ -74,7 +74,7 @@ def test_an_idle_connection_closed_from_another_thread_leaves_the_loop(make_runt
     rt = make_runtime()
     assert call(rt, url=http_server.url + "/json")["profile"]["socketReused"] is False
     transport = rt.transport("http")
-    ((_, conn),) = transport._parked.values()
+    ((_, conn),) = [parked for stack in transport._parked.values() for parked in stack]
     assert _readers(rt) == 1
     closer = threading.Thread(target=conn.close)
     closer.start()

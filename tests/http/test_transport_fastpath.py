@@ -52,3 +52,66 @@ def test_wait_idle_wakes_when_the_last_exchange_ends(make_runtime, hostile_serve
     waiter.join(WAIT)
     assert woke == [True] and done.wait(WAIT)
     assert transport._idle_waiters == 0 and transport.checked_out == 0
+
+
+def _in_flight(rt: Any, url: str, count: int) -> List[dict]:
+    """`count` requests started together; their profiles once all have ended."""
+    done = threading.Semaphore(0)
+    results: List[dict] = []
+
+    def complete(res: dict) -> None:
+        results.append(res)
+        done.release()
+
+    for _ in range(count):
+        rt.request({"url": url, "complete": complete})
+    for _ in range(count):
+        assert done.acquire(timeout=WAIT), "a request never ended"
+    assert all(res["statusCode"] == 200 for res in results), results
+    return [res["profile"] for res in results]
+
+
+def test_ten_in_flight_reuse_ten_parked_connections(make_runtime, http_server):
+    """Every connection a burst gave back is parked for the route (none goes through urllib3's
+    pool), and the next burst runs on them all."""
+    rt = make_runtime({"maxConcurrent": {"http": 10}})
+    transport: Any = rt.transport("http")
+    url = http_server.url + "/json"
+    _in_flight(rt, url, 10)
+    assert wait_until(lambda: transport.checked_out == 0)
+    (parked,) = transport._parked.values()
+    assert len(parked) == len({id(conn) for _, conn in parked}) > 1
+    again = _in_flight(rt, url, len(parked))
+    assert all(profile["socketReused"] for profile in again)
+    assert wait_until(lambda: transport.checked_out == 0)
+
+
+def test_a_route_parks_at_most_a_pool_of_connections(make_runtime, hostile_server):
+    """Past the pool's size, a connection given back goes to urllib3's pool; a route whose
+    parked connections are all in use again is no longer listed."""
+    answer = threading.Event()
+
+    def script(conn: socket.socket, release: threading.Event) -> None:
+        while read_request(conn):
+            answer.wait(WAIT)
+            conn.sendall(response_head(headers=[("Content-Length", str(len(BODY)))]) + BODY)
+
+    url = hostile_server(script)
+    rt = make_runtime({"maxConcurrent": {"http": 2}})
+    transport: Any = rt.transport("http")
+    answer.set()
+    _in_flight(rt, url, 6)  # two at a time: the slots queue the rest
+    assert wait_until(lambda: transport.checked_out == 0)
+    (parked,) = transport._parked.values()
+    assert len(parked) == 2
+    answer.clear()
+    ended = threading.Semaphore(0)
+    for _ in range(2):
+        rt.request({"url": url, "complete": lambda res: ended.release()})
+    assert wait_until(lambda: transport.checked_out == 2), "the requests never started"
+    assert transport._parked == {}  # both parked connections are in use
+    answer.set()
+    assert ended.acquire(timeout=WAIT) and ended.acquire(timeout=WAIT)
+    assert wait_until(lambda: transport.checked_out == 0)
+    (parked,) = transport._parked.values()
+    assert len(parked) == 2
