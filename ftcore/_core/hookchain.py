@@ -10,7 +10,8 @@ propagates unchanged. A hook with a wrapper (`wrapper=True` or `hookwrapper=True
 through pluggy, which runs wrappers.
 
 Plugins may be registered or blocked after the runtime is made (`runtime.pm`): every call
-compares the hook's implementations with those it compiled (one list copy and compare) and
+compares the hook's implementations (pluggy's own list, `HookCaller._hookimpls`, which
+registering changes in place: read here, never copied per call) with those it compiled, and
 compiles again when they changed. While pluggy's tracing or call monitoring is on
 (`pm.trace.root.setwriter`, `pm.add_hookcall_monitoring`: they replace the manager's
 `_inner_hookexec`), calls go through pluggy, so those tools see every hook.
@@ -33,15 +34,16 @@ def chain(hook: HookCaller) -> Call:
     assert hook.spec is not None, "only hooks with a spec can be compiled"
     argnames: Tuple[str, ...] = tuple(hook.spec.argnames)
     firstresult = bool(hook.spec.opts.get("firstresult", False))
-    compiled: List[Tuple[Sequence[HookImpl], Call]] = [((), _nothing(firstresult))]
+    compiled: List[Tuple[Sequence[HookImpl], Call]] = [([], _nothing(firstresult))]
     manager = getattr(hook._hookexec, "__self__", None)  # the PluginManager
+    live: List[HookImpl] = hook._hookimpls
 
     def call(*args: Any) -> Any:
         if getattr(manager, "_inner_hookexec", _multicall) is not _multicall:
             return hook(**dict(zip(argnames, args)))  # traced or monitored: pluggy's way
-        impls = hook.get_hookimpls()
         current = compiled[0]  # one read: another thread may replace it meanwhile
-        if impls != current[0]:
+        if live != current[0]:
+            impls = hook.get_hookimpls()  # a copy: the snapshot the next calls compare with
             current = compiled[0] = (impls, _compile(hook, impls, argnames, firstresult))
         return current[1](*args)
 
