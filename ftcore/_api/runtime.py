@@ -67,6 +67,7 @@ class Runtime:
         self._transports: Dict[str, Any] = {}
         self._net: "Optional[Net]" = None
         self._closed = False
+        self._shut = threading.Event()  # set once close() has finished
         self._thread: Optional[threading.Thread] = None
         if autostart:
             self._thread = threading.Thread(
@@ -254,13 +255,23 @@ class Runtime:
     # -- shutdown -----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Abort every task, close every socket, stop the loop and remove the temp area."""
+        """Abort every task, close every socket, stop the loop and remove the temp area. A
+        close() racing another returns once the first has finished: whichever returns, the
+        runtime's threads and sockets are gone."""
         if self.loop.in_loop_thread():
             raise RuntimeError("close() on the loop thread would deadlock; use another thread")
         with self._lock:
-            if self._closed:
-                return
+            closing = self._closed
             self._closed = True
+        if closing:
+            self._shut.wait()
+            return
+        try:
+            self._tear_down()
+        finally:
+            self._shut.set()
+
+    def _tear_down(self) -> None:
         done = threading.Event()
 
         def shut_down() -> None:
