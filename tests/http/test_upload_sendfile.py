@@ -1,4 +1,5 @@
-"""uploadFile over plain HTTP sends its file part with `os.sendfile` (issue 15), and keeps
+"""uploadFile over plain HTTP to another machine sends its file part with `os.sendfile` (issue
+15; the loopback servers here stand in for one: `remote_peers`), and keeps
 every promise of the byte route (API.md §3): the exact body and Content-Length, progress from
 the bytes the kernel took, a file that changes failing with 600010 before a body that
 disagrees with Content-Length, 307/308 replay, aborts that leave nothing open, read errors,
@@ -30,9 +31,10 @@ from tests.files.support import (
     open_files_under,
     wait_until,
 )
+from tests.net.support import remote_peers  # noqa: F401
 from tests.support.results import fail_of
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("remote_peers")]
 
 MIB = 2**20
 

@@ -93,6 +93,15 @@ def loop_thread() -> Iterator[LoopThread]:
 
 
 @pytest.fixture
+def remote_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback peers stand in for peers on another machine, which get the sendfile route: a
+    stream to a peer on this machine copies instead (`ftcore._net.stream._local_peer`)."""
+    from ftcore._net import stream
+
+    monkeypatch.setattr(stream, "_local_peer", lambda sock: False)
+
+
+@pytest.fixture
 def net(loop_thread: LoopThread) -> Iterator[Net]:
     layer = Net(loop_thread.loop)
     yield layer

@@ -1,6 +1,7 @@
-"""`Stream.write_file` against real loopback peers: regions of a real file sent with
-`os.sendfile` in order with byte writes, waiting for writability, the fallback to `os.pread`
-(sendfile refused, TLS), and the file's own failures (ended early, read error)."""
+"""`Stream.write_file` against real loopback peers, standing in for peers on another machine
+(`remote_peers`): regions of a real file sent with `os.sendfile` in order with byte writes,
+waiting for writability, the fallback to `os.pread` (sendfile refused, TLS), and the file's own
+failures (ended early, read error)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ import pytest
 from ftcore._net import Net, Stream
 from ftcore._net.stream import FileEnded, FileError, FileRegion
 from ftcore.transports import TlsSettings
-from tests.net.support import LoopThread, StreamEvents, listener
+from tests.net.support import LoopThread, StreamEvents, listener, remote_peers  # noqa: F401
 from tests.net.test_dial import connected, dial
 from tests.net.test_stream import pattern, read_exactly
 from tests.support.waits import WAIT
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("remote_peers")]
 
 MIB = 2**20
 

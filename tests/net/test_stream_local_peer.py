@@ -1,0 +1,103 @@
+"""Which route a file region takes by where the peer is: a peer on this machine (a loopback
+address, a Unix socket) gets `os.pread` and send, since its kernel copies the page cache's
+pages into the reader itself and sendfile measured slower there; any other peer gets
+`os.sendfile` (tests/net/test_stream_files.py runs that route)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Iterator, Tuple
+
+import pytest
+
+from ftcore._net import Net
+from ftcore._net.stream import FileRegion, _local_peer
+from tests.net.support import LoopThread, listener
+from tests.net.test_dial import connected, dial
+from tests.net.test_stream import pattern, read_exactly
+from tests.support.waits import WAIT
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class _Peer:
+    """A socket stand-in whose peer address is given."""
+
+    def __init__(self, address: Any) -> None:
+        self.address = address
+
+    def getpeername(self) -> Any:
+        if isinstance(self.address, OSError):
+            raise self.address
+        return self.address
+
+
+@pytest.mark.parametrize(
+    "address, local",
+    [
+        (("127.0.0.1", 80), True),
+        (("127.8.9.10", 80), True),
+        (("::1", 80, 0, 0), True),
+        (("::ffff:127.0.0.1", 80, 0, 0), True),
+        ("/run/app.sock", True),
+        (b"", True),
+        (("192.0.2.1", 80), False),
+        (("10.0.0.127", 80), False),
+        (("2001:db8::1", 443, 0, 0), False),
+        (("::ffff:192.0.2.1", 80, 0, 0), False),
+        (OSError(107, "not connected"), False),
+    ],
+)
+def test_a_peer_is_local_by_its_address(address: Any, local: bool) -> None:
+    assert _local_peer(_Peer(address)) is local
+
+
+def test_real_sockets_are_classified() -> None:
+    left, right = socket.socketpair()
+    unconnected = socket.socket()
+    try:
+        assert _local_peer(left) is True
+        assert _local_peer(unconnected) is False
+    finally:
+        for sock in (left, right, unconnected):
+            sock.close()
+
+
+@pytest.fixture
+def data_file(tmp_path: Any) -> Iterator[Tuple[int, bytes]]:
+    content = pattern(3 * 2**20 + 7, seed=5)
+    path = tmp_path / "data.bin"
+    path.write_bytes(content)
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        yield fd, content
+    finally:
+        os.close(fd)
+
+
+def test_a_loopback_stream_sends_regions_without_sendfile(
+    loop_thread: LoopThread, net: Net, data_file: Tuple[int, bytes], monkeypatch: Any
+) -> None:
+    def no_sendfile(*args: Any) -> int:
+        raise AssertionError("sendfile called for a loopback peer")
+
+    monkeypatch.setattr(os, "sendfile", no_sendfile)
+    fd, content = data_file
+    with listener() as server:
+        rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
+        result = connected(rec)
+        peer, _ = server.accept()
+    with peer:
+        peer.settimeout(WAIT)
+        stream = loop_thread.call(net.stream, result.sock, rec)
+        assert loop_thread.call(lambda: stream.zero_copy) is False
+        loop_thread.call(stream.write, b"head:")
+        loop_thread.call(stream.write_file, FileRegion(fd, 0, len(content)))
+        loop_thread.call(stream.write, b":tail")
+        assert read_exactly(peer, len(content) + 10) == b"head:" + content + b":tail"
+        assert loop_thread.call(lambda: (stream.sent, stream.write_error)) == (
+            len(content) + 10,
+            None,
+        )
+        loop_thread.call(stream.abort)
