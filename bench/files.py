@@ -54,6 +54,23 @@ CHUNK = 64 * 1024
 # -- contenders (run in a child process: `files.py child <name> <url> <path> <workdir>`) ------
 
 
+class Timed:
+    """`with Timed() as timed:` the wall and the CPU time (every thread of this process) of
+    the timed part, for the child's result: `seconds` and `cpu`. At these rates the server's
+    side can be what limits MiB/s; the client's CPU per MiB still tells the clients apart."""
+
+    def __enter__(self) -> "Timed":
+        self.seconds, self.cpu = -time.perf_counter(), -time.process_time()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds += time.perf_counter()
+        self.cpu += time.process_time()
+
+    def result(self, **fields: Any) -> Dict[str, Any]:
+        return dict(fields, seconds=self.seconds, cpu=self.cpu)
+
+
 def child_ft_download(url: str, path: str, workdir: str) -> Dict[str, Any]:
     import ftcore
 
@@ -68,28 +85,26 @@ def child_ft_download(url: str, path: str, workdir: str) -> Dict[str, Any]:
     )
     try:
         rt.transport("http")  # urllib3 and ssl imported before timing, as for the others
-        start = time.perf_counter()
-        res = rt.downloadFile(url=url).result()
-        seconds = time.perf_counter() - start
+        with Timed() as timed:
+            res = rt.downloadFile(url=url).result()
         size = os.path.getsize(res["tempFilePath"])
         os.unlink(res["tempFilePath"])
     finally:
         rt.close()
-    return {"seconds": seconds, "bytes": size, "status": res["statusCode"]}
+    return timed.result(bytes=size, status=res["statusCode"])
 
 
 def child_urllib3_download(url: str, path: str, workdir: str) -> Dict[str, Any]:
     import urllib3
 
     pool = urllib3.PoolManager()
-    start = time.perf_counter()
-    response = pool.request("GET", url, preload_content=False)
-    with open(path, "wb") as handle:
-        for chunk in response.stream(CHUNK):
-            handle.write(chunk)
-    response.release_conn()
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "bytes": os.path.getsize(path), "status": response.status}
+    with Timed() as timed:
+        response = pool.request("GET", url, preload_content=False)
+        with open(path, "wb") as handle:
+            for chunk in response.stream(CHUNK):
+                handle.write(chunk)
+        response.release_conn()
+    return timed.result(bytes=os.path.getsize(path), status=response.status)
 
 
 def child_readinto_download(url: str, path: str, workdir: str) -> Dict[str, Any]:
@@ -97,24 +112,23 @@ def child_readinto_download(url: str, path: str, workdir: str) -> Dict[str, Any]
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    start = time.perf_counter()
-    conn = http.client.HTTPConnection(parts.hostname, parts.port)
-    conn.request("GET", parts.path)
-    response = conn.getresponse()
-    buffer = bytearray(256 * 1024)
-    view = memoryview(buffer)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        while True:
-            n = response.readinto(buffer)
-            if not n:
-                break
-            os.write(fd, view[:n])
-    finally:
-        os.close(fd)
-    conn.close()
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "bytes": os.path.getsize(path), "status": response.status}
+    with Timed() as timed:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port)
+        conn.request("GET", parts.path)
+        response = conn.getresponse()
+        buffer = bytearray(256 * 1024)
+        view = memoryview(buffer)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            while True:
+                n = response.readinto(buffer)
+                if not n:
+                    break
+                os.write(fd, view[:n])
+        finally:
+            os.close(fd)
+        conn.close()
+    return timed.result(bytes=os.path.getsize(path), status=response.status)
 
 
 def child_ft_upload(url: str, path: str, workdir: str) -> Dict[str, Any]:
@@ -126,12 +140,11 @@ def child_ft_upload(url: str, path: str, workdir: str) -> Dict[str, Any]:
     )
     try:
         rt.uploadFile(url=url, filePath=_warm_file(path), name="file").result()  # see _warm_file
-        start = time.perf_counter()
-        res = rt.uploadFile(url=url, filePath=path, name="file", formData={"k": "v"}).result()
-        seconds = time.perf_counter() - start
+        with Timed() as timed:
+            res = rt.uploadFile(url=url, filePath=path, name="file", formData={"k": "v"}).result()
     finally:
         rt.close()
-    return {"seconds": seconds, "bytes": int(res["data"]), "status": res["statusCode"]}
+    return timed.result(bytes=int(res["data"]), status=res["statusCode"])
 
 
 def _warm_file(path: str) -> str:
@@ -176,15 +189,17 @@ def child_urllib3_upload(url: str, path: str, workdir: str) -> Dict[str, Any]:
     pool = urllib3.PoolManager()
     with open(_warm_file(path), "rb") as handle:  # see _warm_file
         pool.request("POST", url, fields={"file": ("w", handle.read())})
-    start = time.perf_counter()
-    response = pool.request(
-        "POST",
-        url,
-        body=body(),
-        headers={"Content-Type": content_type, "Content-Length": str(len(head) + size + len(tail))},
-    )
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "bytes": int(response.data), "status": response.status}
+    with Timed() as timed:
+        response = pool.request(
+            "POST",
+            url,
+            body=body(),
+            headers={
+                "Content-Type": content_type,
+                "Content-Length": str(len(head) + size + len(tail)),
+            },
+        )
+    return timed.result(bytes=int(response.data), status=response.status)
 
 
 def child_requests_upload(url: str, path: str, workdir: str) -> Dict[str, Any]:
@@ -193,11 +208,9 @@ def child_requests_upload(url: str, path: str, workdir: str) -> Dict[str, Any]:
     session = requests.Session()
     with open(_warm_file(path), "rb") as handle:  # see _warm_file
         session.post(url, files={"file": handle})
-    start = time.perf_counter()
-    with open(path, "rb") as handle:
+    with Timed() as timed, open(path, "rb") as handle:
         response = session.post(url, files={"file": handle}, data={"k": "v"})
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "bytes": int(response.text), "status": response.status_code}
+    return timed.result(bytes=int(response.text), status=response.status_code)
 
 
 CHILDREN = {
@@ -346,8 +359,9 @@ def server_pin() -> List[str]:
     return pinned((os.cpu_count() or 1) - 1)
 
 
-def measure(cmd: List[str], env: Dict[str, str]) -> Tuple[Dict[str, Any], float]:
-    """Run `cmd`; its JSON result and its own peak RSS in MiB.
+def measure(cmd: List[str], env: Dict[str, str]) -> Tuple[Dict[str, Any], float, float]:
+    """Run `cmd`; its JSON result, its own peak RSS in MiB and its CPU seconds: what a Python
+    child timed itself (`Timed`), or for curl its whole run's (`os.wait4`; start-up included).
 
     Peak RSS is the program's own VmHWM: reported by a Python child itself at its end, or for
     curl the last value read from /proc/<pid>/status while it ran (a high-water mark, so the
@@ -386,7 +400,8 @@ def measure(cmd: List[str], env: Dict[str, str]) -> Tuple[Dict[str, Any], float]
         )
     result = json.loads(out.decode().strip().splitlines()[-1])
     own = result.get("vmhwm") or (max(hwm) if hwm else None)
-    return result, own if own is not None else usage.ru_maxrss / 1024.0
+    cpu = result.get("cpu", usage.ru_utime + usage.ru_stime)
+    return result, own if own is not None else usage.ru_maxrss / 1024.0, cpu
 
 
 def python_child(name: str, *args: str) -> List[str]:
@@ -434,28 +449,36 @@ def run_rounds(
     goals: Dict[str, List[Goal]],
     cleanup: Optional[str] = None,
 ) -> None:
-    samples: Dict[str, List[Tuple[float, float]]] = {name: [] for name, _ in contenders}
+    samples: Dict[str, List[Tuple[float, float, float]]] = {name: [] for name, _ in contenders}
     for index in range(rounds):
         order = contenders[index % len(contenders) :] + contenders[: index % len(contenders)]
         for name, command in order:
             if hasattr(os, "sync"):
                 os.sync()  # the previous contender's writeback does not slow this one
-            result, rss = measure(command(), env)
+            result, rss, cpu = measure(command(), env)
             if cleanup and os.path.exists(cleanup):
                 os.unlink(cleanup)
             assert result["status"] == 200, (name, result)
             if "download" in title.lower():
                 assert int(result["bytes"]) == size, (name, result)
-            samples[name].append((size / MiB / float(result["seconds"]), rss))
+            samples[name].append((size / MiB / float(result["seconds"]), rss, cpu / size * MiB))
     pinning = SPLIT if pinned(0) else UNPINNED
     rows = results.workload(title, "MiB/s", peer=baseline, pinning=pinning)
     for name, _ in contenders:
         rates = [r[0] for r in samples[name]]
         rss = statistics.median(r[1] for r in samples[name])
+        cpu = statistics.median(r[2] for r in samples[name]) * 1e6
         if name.startswith("ft."):  # ft.downloadFile, ft.uploadFile
-            rows.ours(name, NO_STYLE, rates, goals=goals.get(name, ()), peak_rss_mib=rss)
+            rows.ours(
+                name,
+                NO_STYLE,
+                rates,
+                goals=goals.get(name, ()),
+                peak_rss_mib=rss,
+                client_cpu_us_per_mib=cpu,
+            )
         else:
-            rows.peer(name, NO_STYLE, rates, peak_rss_mib=rss)
+            rows.peer(name, NO_STYLE, rates, peak_rss_mib=rss, client_cpu_us_per_mib=cpu)
 
 
 def main() -> None:
