@@ -50,7 +50,11 @@ def until(rt: ftcore.Runtime, predicate: Callable[[], Any], timeout: float = WAI
 
 
 def open_ws(rt: ftcore.Runtime, url: str) -> Any:
-    ws = rt.connectSocket(url=url)
+    return wait_open(rt, rt.connectSocket(url=url))
+
+
+def wait_open(rt: ftcore.Runtime, ws: Any) -> Any:
+    """`ws` (a connectSocket task) once open."""
     opened = threading.Event()
     ws.onOpen(lambda res: opened.set())
     until(rt, opened.is_set)
@@ -324,8 +328,9 @@ def test_udp_a_socket_that_could_not_be_made_raises(rt: ftcore.Runtime) -> None:
 # -- TCP ----------------------------------------------------------------------------------------
 
 
-def connect_tcp(rt: ftcore.Runtime, port: int) -> Any:
-    sock = rt.createTCPSocket()
+def connect_tcp(rt: ftcore.Runtime, port: int, sock: Any = None) -> Any:
+    """A TCP socket of `rt` (or `sock`, made already) connected to `port`."""
+    sock = sock if sock is not None else rt.createTCPSocket()
     connected = threading.Event()
     sock.onConnect(lambda res: connected.set())
     sock.connect(address="127.0.0.1", port=port)

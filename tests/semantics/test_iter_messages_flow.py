@@ -6,6 +6,11 @@ iterator instead (the socket goes on); an iterator left while it throttled lets 
 
 A host-driven consumer runs the loop only when its queue is empty, so it never lags: its
 memory is flat by construction, and these tests check it does not grow either.
+
+Every listener and iterator is attached before its socket connects: the sender floods from its
+first moment, and messages that reach a socket with no onMessage listener yet wait in a bounded
+backlog (64 events, then dropped with a warning). Attached after the connect, they raced the
+flood: the loop thread could take more than 64 reads before the test's thread ran again.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import ftcore
 from ftcore import FtError
 from ftcore.errors import Errno
 from ftcore_tcp.transport import TcpSocketConnection
-from tests.semantics.test_iter_messages import connect_tcp, open_ws
+from tests.semantics.test_iter_messages import connect_tcp, wait_open
 from tests.support.waits import WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -109,8 +114,10 @@ def test_tcp_a_slow_consumer_blocks_the_sender_and_keeps_memory_flat(
     sender = Sender()
     url = hostile_server(sender.tcp)
     rt = runtime_in(mode)
-    sock = connect_tcp(rt, url.server.port)
-    consume_slowly(rt, sock.iter_messages(timeout=WAIT), sender)
+    sock = rt.createTCPSocket()
+    messages = sock.iter_messages(timeout=WAIT)  # before the flood starts: see the docstring
+    connect_tcp(rt, url.server.port, sock)
+    consume_slowly(rt, messages, sender)
     assert traced() < PEAK_TRACED, traced()
 
 
@@ -121,27 +128,34 @@ def test_ws_a_slow_consumer_blocks_the_sender_and_keeps_memory_flat(
     sender = Sender()
     server = ws_server(sender.ws, compression=False)
     rt = runtime_in(mode)
-    ws = open_ws(rt, server.url)
-    consume_slowly(rt, ws.iter_messages(timeout=WAIT), sender)
+    ws = rt.connectSocket(url=server.url)
+    messages = ws.iter_messages(timeout=WAIT)  # before the flood starts: see the docstring
+    wait_open(rt, ws)
+    consume_slowly(rt, messages, sender)
     assert traced() < PEAK_TRACED, traced()
 
 
-def counted_tcp(make_runtime: Callable[..., Any], hostile_server: Any) -> Tuple[Any, List[int]]:
-    """A TCP socket to a fast Sender, and the bytes its onMessage listener got so far."""
+def counted_tcp(
+    make_runtime: Callable[..., Any], hostile_server: Any
+) -> Tuple[Any, List[int], Iterator[Any]]:
+    """A TCP socket to a fast Sender, the bytes its onMessage listener got so far, and its
+    iterator (both attached before it connects: see the docstring)."""
     sender = Sender()
     url = hostile_server(sender.tcp)
-    sock = connect_tcp(make_runtime(), url.server.port)
+    rt = make_runtime()
+    sock = rt.createTCPSocket()
     total = [0]
     sock.onMessage(lambda res: total.__setitem__(0, total[0] + len(res["message"])))
-    return sock, total
+    messages = sock.iter_messages(timeout=WAIT)
+    connect_tcp(rt, url.server.port, sock)
+    return sock, total, messages
 
 
 def test_a_connection_that_cannot_pause_ends_the_lagging_iterator(
     make_runtime: Callable[..., Any], hostile_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delattr(TcpSocketConnection, "pause_reading")
-    sock, total = counted_tcp(make_runtime, hostile_server)
-    messages = sock.iter_messages(timeout=WAIT)
+    sock, total, messages = counted_tcp(make_runtime, hostile_server)
     assert wait_until(lambda: total[0] > 2 * 2**20)  # past the 1 MiB bound, nobody consuming
     with pytest.raises(FtError) as info:
         for _ in messages:
@@ -154,8 +168,7 @@ def test_a_connection_that_cannot_pause_ends_the_lagging_iterator(
 def test_an_iterator_left_while_it_throttles_lets_the_socket_read_again(
     make_runtime: Callable[..., Any], hostile_server: Any
 ) -> None:
-    sock, total = counted_tcp(make_runtime, hostile_server)
-    messages = sock.iter_messages(timeout=WAIT)
+    sock, total, messages = counted_tcp(make_runtime, hostile_server)
     next(messages)
     time.sleep(PAUSE_S)  # the iterator lags: the socket is paused
     assert total[0] < TOTAL - SENT_WHILE_PAUSED, total
