@@ -16,9 +16,10 @@ ratio to http.client (one in flight) or aiohttp (ten in flight), and client CPU 
 (all threads of the client process). On a busy machine the CPU column is the steadier.
 
 Both calling styles: ft.request with callbacks (each success starts the next request, on the
-loop) and from the caller's thread (`.result()`); the peers as they are used (http.client,
-urllib3 and requests from the caller's thread, ten threads for ten in flight; aiohttp from
-its loop, ten tasks for ten in flight).
+loop) and from the caller's thread (`.result()`; one in flight, also on a host-driven runtime,
+`Runtime(autostart=False)`, whose waiting caller runs the loop itself: no thread hop); the
+peers as they are used (http.client, urllib3 and requests from the caller's thread, ten
+threads for ten in flight; aiohttp from its loop, ten tasks for ten in flight).
 
 Goals (issue 15): ft.request callbacks >= 1.0x http.client with one in flight, `.result()`
 >= 0.8x; callbacks >= 1.0x aiohttp with ten in flight.
@@ -178,6 +179,8 @@ class Contenders:
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY)
         self.session.mount("http://", adapter)
         self.rt = ftcore.Runtime(entrypoints=False)
+        # host-driven: the caller's `.result()` runs the loop's passes itself, no thread hop
+        self.host_rt = ftcore.Runtime(entrypoints=False, autostart=False)
         self.connections: List[Any] = []  # http.client's, one per thread
         self.aio = asyncio.new_event_loop()  # aiohttp's loop, on this thread, as its users do
         self.aio_session = self.aio.run_until_complete(self._aiohttp_session())
@@ -189,6 +192,7 @@ class Contenders:
 
     def close(self) -> None:
         self.rt.close()
+        self.host_rt.close()
         self.pm.clear()
         self.session.close()
         for conn in self.connections:
@@ -263,14 +267,17 @@ class Contenders:
 
         return sum(await asyncio.gather(*(work() for _ in range(tasks))))
 
-    def ft_result_seq(self, seconds: float) -> int:
-        request, url, n = self.rt.request, self.url, 0
+    def ft_result_seq(self, seconds: float, host_driven: bool = False) -> int:
+        request, url, n = (self.host_rt if host_driven else self.rt).request, self.url, 0
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             res = request(url=url).result()
             assert res["statusCode"] == 200
             n += 1
         return n
+
+    def ft_host_result_seq(self, seconds: float) -> int:
+        return self.ft_result_seq(seconds, host_driven=True)
 
     def ft_callback(self, seconds: float, chains: int = 1) -> int:
         """`chains` callback chains: each success launches the next request, on the loop."""
@@ -366,6 +373,8 @@ WORKLOADS: Dict[str, List[Tuple[str, str, str, bool]]] = {
     ]
     for workload in ("seq", "conc")
 }
+# one in flight only: ten threads would take turns driving one host-driven loop
+WORKLOADS["seq"].append(("ft.request host-driven", CALLER, "ft_host_result_seq", True))
 TITLES = {
     "seq": "small GET, 1 in flight",
     "conc": "small GET, 10 in flight",

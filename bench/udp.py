@@ -13,7 +13,9 @@ Clients, each against the same echo server in another process:
 * ``ftcore``, caller's thread: the caller sends, then waits for the echo that onMessage puts
   on a queue (goal: at least 0.8x blocking);
 * ``ftcore iter_messages``, caller's thread: the caller sends, then takes the echo from
-  `sock.iter_messages()` (skipped, saying so, where UDPSocket has no such method).
+  `sock.iter_messages()` (skipped, saying so, where UDPSocket has no such method);
+* ``ftcore host-driven iter_messages``, caller's thread: the same on `Runtime(autostart=False)`,
+  where the waiting caller runs the loop's passes itself: no thread hop.
 
 The echo server is a small C program compiled with gcc when it is available (else a blocking
 Python server). Client and server are pinned to CPU 0 (`taskset -c 0` / `sched_setaffinity`),
@@ -240,9 +242,11 @@ def bench_ftcore_caller(family: int, addr: Tuple[str, int], count: int) -> Tuple
         return count / elapsed, cpu / count
 
 
-def bench_ftcore_iter(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
+def bench_ftcore_iter(
+    family: int, addr: Tuple[str, int], count: int, autostart: bool = True
+) -> Tuple[float, float]:
     """The caller's thread sends, then takes the echo from `sock.iter_messages()`."""
-    with ftcore.Runtime(entrypoints=False) as rt:
+    with ftcore.Runtime(entrypoints=False, autostart=autostart) as rt:
         sock, errors = _ftcore_bound(rt, family)
         host, port = addr[0], addr[1]
         send = sock.send
@@ -263,6 +267,11 @@ def bench_ftcore_iter(family: int, addr: Tuple[str, int], count: int) -> Tuple[f
         return count / elapsed, cpu / count
 
 
+def bench_ftcore_host_iter(family: int, addr: Tuple[str, int], count: int) -> Tuple[float, float]:
+    """`bench_ftcore_iter` on a host-driven runtime: the caller's waits run the loop."""
+    return bench_ftcore_iter(family, addr, count, autostart=False)
+
+
 Client = Callable[[int, Tuple[str, int], int], Tuple[float, float]]
 # (name, calling style, client, ftcore's?)
 CLIENTS: List[Tuple[str, str, Client, bool]] = [
@@ -272,6 +281,7 @@ CLIENTS: List[Tuple[str, str, Client, bool]] = [
     ("ftcore", CALLBACKS, bench_ftcore, True),
     ("ftcore", CALLER, bench_ftcore_caller, True),
     ("ftcore iter_messages", CALLER, bench_ftcore_iter, True),
+    ("ftcore host-driven iter_messages", CALLER, bench_ftcore_host_iter, True),
 ]
 GOALS = {  # issue 15
     CALLBACKS: [Goal("blocking", ratio=1.0)],
@@ -296,7 +306,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     clients = [client for client in CLIENTS if client[0].split()[0] in args.only]
     if not hasattr(ftcore.UDPSocket, "iter_messages"):
         print("ftcore iter_messages: skipped (UDPSocket has no iter_messages() in this tree)")
-        clients = [client for client in clients if client[2] is not bench_ftcore_iter]
+        iterating = (bench_ftcore_iter, bench_ftcore_host_iter)
+        clients = [client for client in clients if client[2] not in iterating]
     if args.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
     samples: Dict[Tuple[str, str], List[Tuple[float, float]]] = {
