@@ -200,7 +200,9 @@ class Stream:
         self._eof = False
         self._queue: Deque[Any] = deque()
         self._regions = 0  # FileRegions in the queue (never batched into a sendmsg)
-        self._sendfile = _SENDFILE and self._ssl is None and not _local_peer(sock)
+        # None: undecided until the first file (`zero_copy`), so a stream that never sends one
+        # never asks the kernel for its peer
+        self._sendfile: Optional[bool] = None if _SENDFILE and self._ssl is None else False
         self.buffered = 0  # bytes accepted by `write` that the kernel has not taken (read-only)
         self._writing = False
         self._high = high_water
@@ -225,6 +227,8 @@ class Stream:
     @property
     def zero_copy(self) -> bool:
         """Whether `write_file` sends with `os.sendfile` (until the kernel refuses it)."""
+        if self._sendfile is None:
+            self._sendfile = not _local_peer(self.sock)
         return self._sendfile
 
     # -- reading ------------------------------------------------------------------------------
@@ -427,7 +431,7 @@ class Stream:
         put its first `TLS_CHUNK` bytes, read, before it (sent as bytes next). False when the
         kernel takes no more now. Raises OSError (`FileError` for the file's failures)."""
         queue = self._queue
-        if self._sendfile:
+        if self.zero_copy:
             try:
                 sent = os.sendfile(self.sock.fileno(), region.fd, region.offset, region.count)
             except (BlockingIOError, InterruptedError):

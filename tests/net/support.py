@@ -5,6 +5,7 @@ a connect to it never completes, offline)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import socket
 import threading
@@ -90,6 +91,24 @@ def loop_thread() -> Iterator[LoopThread]:
     finally:
         runner.stop()
         runner.loop.close()
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    block = bytes((seed + i) % 251 for i in range(251))
+    return (block * (size // 251 + 1))[:size]
+
+
+@pytest.fixture
+def data_file(tmp_path: Any) -> Iterator[Tuple[int, bytes]]:
+    """An open descriptor of a 16 MiB file, and its content."""
+    content = pattern(16 * 2**20 + 5, seed=11)
+    path = tmp_path / "data.bin"
+    path.write_bytes(content)
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        yield fd, content
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture

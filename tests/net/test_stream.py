@@ -14,7 +14,7 @@ import pytest
 
 from ftcore._net import Net, Stream, StreamClosed
 from ftcore.transports import TlsSettings
-from tests.net.support import LoopThread, StreamEvents, listener
+from tests.net.support import LoopThread, StreamEvents, listener, pattern
 from tests.net.test_dial import connected, dial
 from tests.peers.lifecycle import reset_close
 from tests.support.waits import WAIT
@@ -49,11 +49,6 @@ def read_exactly(peer: socket.socket, size: int) -> bytes:
         chunks.append(chunk)
         size -= len(chunk)
     return b"".join(chunks)
-
-
-def pattern(size: int, seed: int = 0) -> bytes:
-    block = bytes((seed + i) % 251 for i in range(251))
-    return (block * (size // 251 + 1))[:size]
 
 
 def test_data_both_ways(loop_thread: LoopThread, pair: Any) -> None:

@@ -26,19 +26,6 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("remote_peers")]
 MIB = 2**20
 
 
-@pytest.fixture
-def data_file(tmp_path: Any) -> Iterator[Tuple[int, bytes]]:
-    """An open descriptor of a 16 MiB file, and its content."""
-    content = pattern(16 * MIB + 5, seed=11)
-    path = tmp_path / "data.bin"
-    path.write_bytes(content)
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        yield fd, content
-    finally:
-        os.close(fd)
-
-
 Pair = Tuple[Stream, socket.socket, StreamEvents]
 
 

@@ -1,21 +1,23 @@
 """Which route a file region takes by where the peer is: a peer on this machine (a loopback
 address, a Unix socket) gets `os.pread` and send, since its kernel copies the page cache's
 pages into the reader itself and sendfile measured slower there; any other peer gets
-`os.sendfile` (tests/net/test_stream_files.py runs that route)."""
+`os.sendfile` (tests/net/test_stream_files.py runs that route). The peer is asked for at the
+first file only: a stream that sends none never asks."""
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Iterator, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
 from ftcore._net import Net
+from ftcore._net import stream as stream_module
 from ftcore._net.stream import FileRegion, _local_peer
 from tests.net.support import LoopThread, listener
 from tests.net.test_dial import connected, dial
-from tests.net.test_stream import pattern, read_exactly
+from tests.net.test_stream import read_exactly
 from tests.support.waits import WAIT
 
 pytestmark = pytest.mark.timeout(60)
@@ -64,18 +66,6 @@ def test_real_sockets_are_classified() -> None:
             sock.close()
 
 
-@pytest.fixture
-def data_file(tmp_path: Any) -> Iterator[Tuple[int, bytes]]:
-    content = pattern(3 * 2**20 + 7, seed=5)
-    path = tmp_path / "data.bin"
-    path.write_bytes(content)
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        yield fd, content
-    finally:
-        os.close(fd)
-
-
 def test_a_loopback_stream_sends_regions_without_sendfile(
     loop_thread: LoopThread, net: Net, data_file: Tuple[int, bytes], monkeypatch: Any
 ) -> None:
@@ -100,4 +90,33 @@ def test_a_loopback_stream_sends_regions_without_sendfile(
             len(content) + 10,
             None,
         )
+        loop_thread.call(stream.abort)
+
+
+def test_the_peer_is_asked_for_at_the_first_file_only(
+    loop_thread: LoopThread, net: Net, data_file: Tuple[int, bytes], monkeypatch: Any
+) -> None:
+    asked: List[Any] = []
+
+    def local_peer(sock: Any) -> bool:
+        asked.append(sock)
+        return _local_peer(sock)
+
+    monkeypatch.setattr(stream_module, "_local_peer", local_peer)
+    fd, content = data_file
+    with listener() as server:
+        rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
+        result = connected(rec)
+        peer, _ = server.accept()
+    with peer:
+        peer.settimeout(WAIT)
+        stream = loop_thread.call(net.stream, result.sock, rec)
+        loop_thread.call(stream.write, b"bytes only")
+        assert read_exactly(peer, 10) == b"bytes only"
+        assert asked == []
+        half = len(content) // 2
+        loop_thread.call(stream.write_file, FileRegion(fd, 0, half))
+        loop_thread.call(stream.write_file, FileRegion(fd, half, len(content) - half))
+        assert read_exactly(peer, len(content)) == content
+        assert asked == [result.sock]
         loop_thread.call(stream.abort)
