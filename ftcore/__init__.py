@@ -49,18 +49,20 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-# Public names whose module loads on first use, so `import ftcore` stays nearly as cheap as
-# pluggy (the loop, sockets and the sandbox come with the first runtime).
-_LAZY = {
-    "Runtime": "._api.runtime",
-    "RequestTask": "._api.request",
-    "DownloadTask": "._api.download",
-    "UploadTask": "._api.upload",
-    "EventSource": "._api.eventsource",
-    "SocketTask": "._api.socket",
-    "UDPSocket": "._api.udp",
-    "TCPSocket": "._api.tcp",
-}
+# Public names whose module loads on first use (through `ftcore._api.lazy`), so `import ftcore`
+# stays nearly as cheap as pluggy (the loop, sockets and the sandbox come with the first runtime).
+_LAZY = frozenset(
+    {
+        "Runtime",
+        "RequestTask",
+        "DownloadTask",
+        "UploadTask",
+        "EventSource",
+        "SocketTask",
+        "UDPSocket",
+        "TCPSocket",
+    }
+)
 
 _default: "Optional[DefaultRuntime]" = None
 _default_lock = threading.Lock()
@@ -92,12 +94,11 @@ def __getattr__(name: str) -> Any:
     """`ft` (made on first use, remade after it is closed) and the `_LAZY` names."""
     if name == "ft":
         return _default_runtime()
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError("module 'ftcore' has no attribute %r" % name)
-    from importlib import import_module
+    from ._api import lazy
 
-    value = getattr(import_module(module, __name__), name)
+    value = getattr(lazy, name)
     globals()[name] = value  # later lookups skip this function
     return value
 

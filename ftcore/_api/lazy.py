@@ -1,4 +1,5 @@
-"""The API modules' entry points, each imported on its first use.
+"""The API modules' entry points, each imported on its first use: by the `Runtime`'s methods
+and by `ftcore`'s public names (`ftcore.RequestTask`).
 
 `import ftcore` stays light (a host that only makes requests never imports the WebSocket or UDP
 modules), and every call after the first pays one attribute read: an import statement in the
@@ -11,6 +12,7 @@ from importlib import import_module
 from typing import Any, Dict
 
 _HOME: Dict[str, str] = {  # name -> its module in ftcore._api
+    "Runtime": "runtime",
     "RequestTask": "request",
     "DownloadTask": "download",
     "UploadTask": "upload",
