@@ -440,13 +440,10 @@ class Urllib3Transport:
                 stream = conn._ft_stream
                 stream.handler = conn._ft_idle
                 stream.resume_reading()  # a streaming consumer may have paused it
-                parked = self._parked.setdefault(route, [])
-                if len(parked) >= self._size or pool.pool is None:  # None: the pool was closed
-                    pool._put_conn(conn)
-                    if not parked:
-                        del self._parked[route]
+                if len(self._parked.get(route, ())) >= self._size or pool.pool is None:
+                    pool._put_conn(conn)  # a pool's worth parked, or the pool was closed
                 else:
-                    parked.append((pool, conn))
+                    self._parked.setdefault(route, []).append((pool, conn))
                     self.checked_out -= 1
         with self.lock:
             self._live.discard(exchange)

@@ -1,6 +1,7 @@
 """What the keep-alive fast path of the urllib3 transport must keep: the peer's address on a
-reused connection (asked of the kernel once per socket, when its stream is made), and
-`wait_idle` woken when the last exchange ends (only waiting threads are notified)."""
+reused connection (asked of the kernel once per socket, when its stream is made), `wait_idle`
+woken when the last exchange ends (only waiting threads are notified), and the connections a
+route parks: up to a pool's worth, each dropped when its server closes it while it waits."""
 
 from __future__ import annotations
 
@@ -11,12 +12,27 @@ from typing import Any, List
 import pytest
 
 from tests.http.helpers import call
-from tests.peers.hostile import read_request, response_head
+from tests.peers.hostile import Script, read_request, response_head
 from tests.support.waits import WAIT, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
 BODY = b"ok"
+
+
+def _answer(conn: socket.socket) -> None:
+    conn.sendall(response_head(headers=[("Content-Length", str(len(BODY)))]) + BODY)
+
+
+def answering_when(answer: threading.Event) -> Script:
+    """A keep-alive server script that answers each request once `answer` is set."""
+
+    def script(conn: socket.socket, release: threading.Event) -> None:
+        while read_request(conn):
+            answer.wait(WAIT)
+            _answer(conn)
+
+    return script
 
 
 def test_a_reused_connection_reports_the_peer_of_its_socket(make_runtime, http_server):
@@ -32,12 +48,7 @@ def test_wait_idle_wakes_when_the_last_exchange_ends(make_runtime, hostile_serve
     """A thread waiting in `wait_idle` while a request is in flight is woken by its end."""
     answer = threading.Event()
 
-    def script(conn: socket.socket, release: threading.Event) -> None:
-        while read_request(conn):
-            answer.wait(WAIT)
-            conn.sendall(response_head(headers=[("Content-Length", str(len(BODY)))]) + BODY)
-
-    url = hostile_server(script)
+    url = hostile_server(answering_when(answer))
     rt = make_runtime()
     transport: Any = rt.transport("http")
     done = threading.Event()
@@ -91,12 +102,7 @@ def test_a_route_parks_at_most_a_pool_of_connections(make_runtime, hostile_serve
     parked connections are all in use again is no longer listed."""
     answer = threading.Event()
 
-    def script(conn: socket.socket, release: threading.Event) -> None:
-        while read_request(conn):
-            answer.wait(WAIT)
-            conn.sendall(response_head(headers=[("Content-Length", str(len(BODY)))]) + BODY)
-
-    url = hostile_server(script)
+    url = hostile_server(answering_when(answer))
     rt = make_runtime({"maxConcurrent": {"http": 2}})
     transport: Any = rt.transport("http")
     answer.set()
@@ -115,3 +121,30 @@ def test_a_route_parks_at_most_a_pool_of_connections(make_runtime, hostile_serve
     assert wait_until(lambda: transport.checked_out == 0)
     (parked,) = transport._parked.values()
     assert len(parked) == 2
+
+
+def test_parked_connections_the_server_closes_are_dialled_again(make_runtime, hostile_server):
+    """Every connection of a route's stack that its server closes while it waits is dropped;
+    the next burst dials new ones, each request once, and none of them fails."""
+    drop = threading.Event()
+
+    def one_answer_then_close(conn: socket.socket, release: threading.Event) -> None:
+        if read_request(conn):
+            _answer(conn)
+            drop.wait(WAIT)
+
+    url = hostile_server(one_answer_then_close)
+    rt = make_runtime({"maxConcurrent": {"http": 3}})
+    transport: Any = rt.transport("http")
+    first = _in_flight(rt, url, 3)
+    assert not any(profile["socketReused"] for profile in first)
+    assert wait_until(lambda: transport.checked_out == 0)
+    (parked,) = transport._parked.values()
+    assert len(parked) == 3
+    drop.set()  # the server closes all three idle connections
+    assert wait_until(lambda: all(conn.sock is None for _, conn in parked)), parked
+    drop.clear()
+    again = _in_flight(rt, url, 3)
+    assert not any(profile["socketReused"] for profile in again)
+    assert url.server.accepted == 6
+    drop.set()
