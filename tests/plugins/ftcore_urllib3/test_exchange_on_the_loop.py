@@ -798,7 +798,9 @@ def firehose(stop: threading.Event, at_least: int) -> hostile.Script:
 
 
 def test_timers_fire_on_time_during_a_64mib_download(make_runtime, tmp_path, hostile_server):
-    rt = sandboxed(make_runtime, tmp_path)
+    # the body streams until the timers are done: on a fast machine it passed the default
+    # 200 MiB cap before ten 10 ms timers had fired, so the timers are 2 ms and the cap 1 GiB
+    rt = sandboxed(make_runtime, tmp_path, limits={"downloadMaxBytes": 2**30})
     stop = threading.Event()
     url = hostile_server(firehose(stop, 64 * MIB))
     written: List[int] = [0]
@@ -816,8 +818,8 @@ def test_timers_fire_on_time_during_a_64mib_download(make_runtime, tmp_path, hos
         task.onProgressUpdate(on_progress)
     assert flowing.wait(WAIT)
 
-    def arm() -> None:  # loop thread: a 10 ms timer, re-armed ten times
-        due = time.monotonic() + 0.01
+    def arm() -> None:  # loop thread: a 2 ms timer, re-armed ten times
+        due = time.monotonic() + 0.002
 
         def fire() -> None:
             fired.append((due, time.monotonic(), written[0]))
@@ -826,7 +828,7 @@ def test_timers_fire_on_time_during_a_64mib_download(make_runtime, tmp_path, hos
             else:
                 enough.set()
 
-        rt.loop.call_later(0.01, fire)
+        rt.loop.call_later(0.002, fire)
 
     asked = time.monotonic()
     rt.loop.call_soon_threadsafe(arm)  # asked from another thread while the body streams
