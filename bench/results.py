@@ -181,7 +181,7 @@ class Workload:
             % (self.name, self.unit, self.pinning, "/".join(map(str, runs)))
         )
         print(
-            "  %-34s %-16s %12s %8s %7s %8s  %s"
+            "  %-40s %-16s %12s %8s %7s %8s  %s"
             % ("contender", "style", "median", "ratio", "round", "vs best", "goal")
         )
         for row in rows:
@@ -192,7 +192,7 @@ class Workload:
             extra = "  ".join("%s %.4g" % kv for kv in row["extra"].items())
             print(
                 (
-                    "  %-34s %-16s %12s %8s %7s %8s  %s"
+                    "  %-40s %-16s %12s %8s %7s %8s  %s"
                     % (
                         row["contender"],
                         row["style"],

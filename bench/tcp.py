@@ -9,7 +9,8 @@ Clients, each against the same servers in other processes:
   ``blocking`` (a blocking stdlib socket: sendall, recv), ``asyncio`` (asyncio streams:
   write, readexactly) and ``ftcore`` in both calling styles: callbacks (a `TCPSocket` that
   writes the next message from its onMessage listener) and the caller's thread (it writes,
-  then waits for the echo that onMessage queues, or takes it from `sock.iter_messages()`).
+  then waits for the echo that onMessage queues, or takes it from `sock.iter_messages()`,
+  also on a host-driven runtime, `Runtime(autostart=False)`, where that thread runs the loop).
   Goals (callbacks): ftcore at least 0.8x blocking and 1.5x asyncio.
 * one-way, 1 GiB sent in 1 MiB chunks, timed until the server acknowledges the last byte:
   ``blocking`` (sendall), ``asyncio`` (write, drain) and ``ftcore`` (write while it returns
@@ -164,14 +165,19 @@ def _connect(port: int) -> socket.socket:
 
 
 def _ftcore_connected(rt: "ftcore.Runtime", port: int) -> Tuple["ftcore.TCPSocket", List[dict]]:
-    """An ftcore TCPSocket connected to the loopback `port`, and the list its errors go to."""
+    """An ftcore TCPSocket connected to the loopback `port`, and the list its errors go to
+    (on a host-driven runtime, this thread runs the loop's passes until then)."""
     sock = rt.createTCPSocket()
     connected = threading.Event()
     errors: List[dict] = []
     sock.onConnect(lambda res: connected.set())
     sock.onError(errors.append)
     sock.connect({"address": "127.0.0.1", "port": port})
-    if not connected.wait(10):
+    deadline = time.monotonic() + 10
+    if rt.host_driven:
+        while not connected.is_set() and time.monotonic() < deadline:
+            rt.loop.run_once(0.1)
+    if not connected.wait(max(0.0, deadline - time.monotonic())):
         raise RuntimeError("ftcore did not connect: %r" % errors)
     return sock, errors
 
@@ -265,9 +271,9 @@ def echo_ftcore_caller_thread(port: int, count: int) -> Tuple[float, float]:
         return count / elapsed, cpu / count
 
 
-def echo_ftcore_iter(port: int, count: int) -> Tuple[float, float]:
+def echo_ftcore_iter(port: int, count: int, autostart: bool = True) -> Tuple[float, float]:
     """The caller's thread writes, then takes the echo from `sock.iter_messages()`."""
-    with ftcore.Runtime(config=CONFIG, entrypoints=False) as rt:
+    with ftcore.Runtime(config=CONFIG, entrypoints=False, autostart=autostart) as rt:
         sock, errors = _ftcore_connected(rt, port)
         size = len(PAYLOAD)
         pending = 0
@@ -287,6 +293,12 @@ def echo_ftcore_iter(port: int, count: int) -> Tuple[float, float]:
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         sock.close()
         return count / elapsed, cpu / count
+
+
+def echo_ftcore_host_iter(port: int, count: int) -> Tuple[float, float]:
+    """`echo_ftcore_iter` on a host-driven runtime: the caller's waits run the loop's passes
+    and its writes go out inside the call, so no other thread is involved."""
+    return echo_ftcore_iter(port, count, autostart=False)
 
 
 # -- one way: bytes per second -------------------------------------------------------------
@@ -354,6 +366,7 @@ ECHO: List[Tuple[str, str, Client, bool]] = [
     ("ftcore", CALLBACKS, echo_ftcore, True),
     ("ftcore", CALLER, echo_ftcore_caller_thread, True),
     ("ftcore iter_messages", CALLER, echo_ftcore_iter, True),
+    ("ftcore host-driven iter_messages", CALLER, echo_ftcore_host_iter, True),
 ]
 STREAM: List[Tuple[str, str, Client, bool]] = [
     ("blocking", NO_STYLE, stream_blocking, False),
@@ -390,7 +403,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     echo = [client for client in ECHO if client[0].split()[0] in args.only]
     if not hasattr(ftcore.TCPSocket, "iter_messages"):
         print("ftcore iter_messages: skipped (TCPSocket has no iter_messages() in this tree)")
-        echo = [client for client in echo if client[2] is not echo_ftcore_iter]
+        iterating = (echo_ftcore_iter, echo_ftcore_host_iter)
+        echo = [client for client in echo if client[2] not in iterating]
     stream = [client for client in STREAM if client[0] in args.only]
     echo_samples: Samples = {(name, style): [] for name, style, _, _ in echo}
     stream_samples: Samples = {(name, style): [] for name, style, _, _ in stream}

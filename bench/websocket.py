@@ -21,8 +21,9 @@ Styles: "callbacks" means the library's own loop or thread drives the exchange a
 send comes from the message handler (ftcore's onMessage on its loop thread, websocket-client's
 WebSocketApp, and the asyncio clients, whose coroutine the loop resumes); "caller's thread"
 means the caller sends and waits for the answer (ftcore: `send`, then the message from a
-queue filled by onMessage, or from `task.iter_messages()` where SocketTask has it;
-websocket-client's blocking socket; websockets' sync client).
+queue filled by onMessage, or from `task.iter_messages()` where SocketTask has it, also on a
+host-driven runtime, `Runtime(autostart=False)`, where the waiting caller runs the loop and no
+other thread is involved; websocket-client's blocking socket; websockets' sync client).
 "ftcore pure" runs with FTCORE_NO_ACCEL=1; "ftcore numpy" only when numpy is importable.
 
 Also: masking rates (CPU time, medians) of ftcore's routes beside websockets' C `apply_mask`
@@ -208,13 +209,22 @@ def ftcore_caller_thread(url: str, payload: Any, count: int, warmup: int) -> Mea
         return measure
 
 
-def ftcore_iter_messages(url: str, payload: Any, count: int, warmup: int) -> Measure:
+def ftcore_iter_messages(
+    url: str, payload: Any, count: int, warmup: int, autostart: bool = True
+) -> Measure:
     """The caller's thread sends, then takes the echo from `task.iter_messages()`."""
-    with ftcore.Runtime(config={"limits": {"wsMaxMessageBytes": 64 * MiB}}) as rt:
+    config = {"limits": {"wsMaxMessageBytes": 64 * MiB}}
+    with ftcore.Runtime(config=config, autostart=autostart) as rt:
         opened = threading.Event()
         task = rt.connectSocket(url=url, tcpNoDelay=True)
         task.onOpen(lambda res: opened.set())
-        if not opened.wait(WAIT_S):
+        if autostart:
+            opened.wait(WAIT_S)
+        else:  # the caller runs the loop's passes until the socket opens
+            deadline = time.monotonic() + WAIT_S
+            while not opened.is_set() and time.monotonic() < deadline:
+                rt.loop.run_once(0.1)
+        if not opened.is_set():
             raise RuntimeError("ftcore did not open")
         with task.iter_messages(timeout=WAIT_S) as messages:
             send, receive = task.send, messages.__next__
@@ -228,6 +238,12 @@ def ftcore_iter_messages(url: str, payload: Any, count: int, warmup: int) -> Mea
             measure = _between(t0, _now())
         task.close()
         return measure
+
+
+def ftcore_host_iter_messages(url: str, payload: Any, count: int, warmup: int) -> Measure:
+    """`ftcore_iter_messages` on a host-driven runtime: the caller's waits run the loop's
+    passes and its sends go out inside the call, so no other thread is involved."""
+    return ftcore_iter_messages(url, payload, count, warmup, autostart=False)
 
 
 def aiohttp_echo(url: str, payload: Any, count: int, warmup: int) -> Measure:
@@ -343,6 +359,9 @@ def contenders() -> List[Tuple[str, str, Echo, Dict[str, str]]]:
         ]
         if hasattr(ftcore.SocketTask, "iter_messages"):
             rows.append((name + " iter_messages", CALLER, ftcore_iter_messages, env))
+            rows.append(
+                (name + " host-driven iter_messages", CALLER, ftcore_host_iter_messages, env)
+            )
     peers: List[Tuple[str, str, Echo, str]] = [
         ("aiohttp", CALLBACKS, aiohttp_echo, "aiohttp"),
         ("websockets asyncio", CALLBACKS, websockets_asyncio_echo, "websockets"),
@@ -370,6 +389,7 @@ CHILD_FUNCTIONS: Dict[str, Echo] = {
         ftcore_callbacks,
         ftcore_caller_thread,
         ftcore_iter_messages,
+        ftcore_host_iter_messages,
         aiohttp_echo,
         websockets_asyncio_echo,
         websockets_sync_echo,
@@ -570,7 +590,7 @@ def _goals(size: str, name: str, style: str) -> List[Goal]:
     """The 32 B goals are on the pure rows (masking does not matter there), by style: the
     iter_messages rows are the caller's thread too; the 1 MiB ones on every row of a masking
     route, whatever its style."""
-    route = name.replace(" iter_messages", "")
+    route = name.replace(" host-driven", "").replace(" iter_messages", "")
     return GOALS.get((size, route, style), GOALS.get((size, route), []))
 
 

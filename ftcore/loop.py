@@ -226,8 +226,13 @@ def _waker() -> Union[_EventfdWaker, _SocketWaker]:
 class EventLoop:
     """Timers, fd readiness and thread-safe callbacks, run by one thread at a time."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, host_driven: bool = False
+    ) -> None:
+        """`host_driven`: no thread of its own runs it, only the host's and waiters' passes,
+        so between passes a caller may do its work itself (`run_or_post`)."""
         self.time = clock
+        self.host_driven = host_driven
         self._selector = _poller()
         self._ready: Deque[Handle] = deque()  # from the loop thread, I/O and timers
         self._inbox: Deque[Handle] = deque()  # from other threads
@@ -290,6 +295,39 @@ class EventLoop:
         if self._asleep:
             self._wake()
         return handle
+
+    def run_or_post(self, fn: Callback, *args: Any) -> None:
+        """Run `fn(*args)` now if this thread may do the loop's work, else `call_soon_threadsafe`.
+
+        It may on the loop thread, and on a host-driven loop between passes with nothing
+        queued before the call: the caller then takes the pass lock and is the loop thread
+        for the call. A thread that sends and then waits by driving the loop saves the pass
+        that would only have run its send. Otherwise (queued work, a pass in progress or
+        wanted elsewhere, a loop with a thread of its own) the call is posted, so one
+        thread's calls keep their order whichever way each goes.
+
+        `fn` must not run user code itself, only queue it (`call_soon`): a host that drives
+        its loop hears its listeners on its own passes, never on the thread that called.
+        """
+        if self.thread_id == get_ident():
+            fn(*args)
+            return
+        if (
+            not self.host_driven
+            or self._wanted
+            or self._ready
+            or self._inbox
+            or self._closed
+            or not self._driving.acquire(False)
+        ):
+            self.call_soon_threadsafe(fn, *args)
+            return
+        self.thread_id = get_ident()
+        try:
+            fn(*args)
+        finally:
+            self.thread_id = None
+            self._driving.release()
 
     def _wake(self) -> None:
         """Write the waker if the loop sleeps in its poll and nobody has written yet."""
@@ -387,10 +425,12 @@ class EventLoop:
             self._wanted = True  # before the wake: a poll that misses the wake sees this
             self._wake()
             self._driving.acquire()
+        self._wanted = False
+        self.thread_id = get_ident()
         try:
-            self._wanted = False
-            self._run_owned(timeout)
+            self._run_once(timeout)
         finally:
+            self.thread_id = None
             self._driving.release()
 
     def try_run_once(self, timeout: Optional[float] = None) -> bool:
@@ -398,18 +438,13 @@ class EventLoop:
         thread that waits by driving the loop then waits the other way instead)."""
         if self._wanted or not self._driving.acquire(False):
             return False
-        try:
-            self._run_owned(timeout)
-        finally:
-            self._driving.release()
-        return True
-
-    def _run_owned(self, timeout: Optional[float]) -> None:
         self.thread_id = get_ident()
         try:
             self._run_once(timeout)
         finally:
             self.thread_id = None
+            self._driving.release()
+        return True
 
     def _run_once(self, timeout: Optional[float]) -> None:
         ready = self._ready

@@ -154,7 +154,7 @@ class _Feed:
         self.channel = Channel(
             runtime.config["limits"]["streamBufferBytes"],
             self._want_resume,
-            runtime,
+            runtime.loop,
             shed=kind.size_of if kind.sheds else None,
         )
 

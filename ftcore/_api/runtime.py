@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union
 
 from . import lazy
@@ -57,7 +58,7 @@ class Runtime:
         self._result_rewrite = chain(self.hook.ftcore_result_rewrite)
         self._task_observe = chain(self.hook.ftcore_task_observe)
         self.sandbox = Sandbox(self.config["sandbox"])  # may fail: before the loop's fds exist
-        self.loop = EventLoop(clock) if clock is not None else EventLoop()
+        self.loop = EventLoop(clock or time.monotonic, host_driven=not autostart)
         self.env = {"USER_DATA_PATH": self.sandbox.user}
         self.http_slots = Slots(self.config["maxConcurrent"]["http"], self.loop.call_soon)
         self.stash = Stash()  # what the API modules keep per runtime, under their own keys
@@ -307,4 +308,4 @@ class Runtime:
     @property
     def host_driven(self) -> bool:
         """Made with `autostart=False`: no loop thread; the host runs `loop.run_once()`."""
-        return self._thread is None
+        return self.loop.host_driven

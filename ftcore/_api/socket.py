@@ -144,7 +144,7 @@ class SocketTask(Task):
             data = options.get("data")
             if isinstance(data, (bytearray, memoryview)):
                 options["data"] = bytes(data)
-            self._loop.call_soon_threadsafe(self._send_now, options)
+            self._loop.run_or_post(self._send_now, options)
 
     def close(self, options: Optional[Dict[str, Any]] = None, **kwargs: Any) -> None:
         """Start the closing handshake with `code` (1000, 3000-4999) and `reason` (<= 123 B).

@@ -200,7 +200,7 @@ class TCPSocket(Endpoint):
         if refused is not None:
             self._error("write", SOCKET_ERROR, refused)
             return False
-        self._hop(self._write_now, payload)
+        self._loop.run_or_post(self._write_now, payload)
         return queued <= HIGH_WATER
 
     def close(self) -> None:

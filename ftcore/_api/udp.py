@@ -6,8 +6,9 @@ Rules (API.md §5 and the seed's UDP section; the transport only moves datagrams
   `UDP` table: NEW, OPEN once receiving, CLOSED; FAILED if it could not be made). Its state
   lives on the loop thread: a method called from another thread hops there
   (`call_soon_threadsafe`, so calls from one thread keep their order), except `bind`, which
-  binds on the caller's thread to return the port. Listeners never run inside the API call
-  that caused them, even on the loop thread.
+  binds on the caller's thread to return the port, and `send`/`write` on a host-driven loop
+  between passes, which the caller makes as the loop thread (`EventLoop.run_or_post`).
+  Listeners never run inside the API call that caused them, even on the loop thread.
 * onError carries `{"errMsg": "<method>:fail <reason>", "errCode"}`. The first failing check
   wins, in this order: socket closed (-2), bad message/offset/length/size (-1), bad address
   (1), bad port (2), domain list or broadcast refused (-3), name not resolved (1), then what
@@ -241,10 +242,7 @@ class UDPSocket(Endpoint):
             data: Any = checks.message(opts, copy_mutable=not in_loop)
         except checks.Refused as refused:
             data = refused
-        if in_loop:
-            self._send_now(method, opts, data)
-        else:
-            self._loop.call_soon_threadsafe(self._send_now, method, opts, data)
+        self._loop.run_or_post(self._send_now, method, opts, data)
 
     def _send_now(self, method: str, opts: Dict[str, Any], data: Any) -> None:
         if self._waiting:

@@ -19,20 +19,15 @@ import time
 from typing import TYPE_CHECKING, Callable, Optional
 
 if TYPE_CHECKING:
-    from .._api.runtime import Runtime
+    from ..loop import EventLoop
 
-__all__ = ["wait", "threaded"]
+__all__ = ["wait"]
 
 DRIVE_SLICE_S = 0.01  # how long a waiter leaves the loop to another thread before retrying
 
 
-def threaded(runtime: "Runtime") -> bool:
-    """The runtime has its own loop thread (autostart): only that thread runs the loop."""
-    return not runtime.host_driven
-
-
 def wait(
-    runtime: "Runtime",
+    loop: "EventLoop",
     ready: Callable[[], object],
     block: Callable[[Optional[float]], bool],
     timeout: Optional[float],
@@ -41,10 +36,9 @@ def wait(
 
     `block(seconds)` is the foreign thread's wait (None: no limit), true once ready. `timeout`
     0 only looks: no pass is run. Each pass sleeps in the kernel for at most the time left."""
-    if threaded(runtime):
+    if not loop.host_driven:  # its own thread runs it: only that thread may
         return block(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
-    loop = runtime.loop
     while True:
         if ready():
             return True

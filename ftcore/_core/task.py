@@ -94,7 +94,7 @@ class Task:
                     "result() of an unfinished task on the loop thread would deadlock; "
                     "use callbacks"
                 )
-            if not drive.wait(self._runtime, latch.is_open, latch.wait, timeout):
+            if not drive.wait(self._loop, latch.is_open, latch.wait, timeout):
                 raise TimeoutError("%r still running after %ss" % (self, timeout))
         if self._error is not None:
             raise self._error

@@ -237,7 +237,7 @@ def test_the_hand_off_loses_no_wake_up_and_never_leaves_the_gate_open(
     """Puts race waits that time out (`Channel`'s gate protocol): every item arrives, in
     order, and a wait with nothing to come still lasts its whole timeout afterwards."""
     rt = make_runtime()
-    channel = Channel(2**20, lambda channel: None, rt)
+    channel = Channel(2**20, lambda channel: None, rt.loop)
     count = 5000
 
     def produce() -> None:

@@ -131,7 +131,7 @@ class BodyStream:
 
     def _attach(self, kind: str, make: Callable[..., _It]) -> _It:
         self.consumed = True
-        channel = Channel(self.limit, self._want_resume, self._task._runtime)
+        channel = Channel(self.limit, self._want_resume, self._task._loop)
         consumer = _Consumer(kind, channel=channel)
         iterator = make(channel, self._leave)
         if self._task.done():  # the loop feeds nothing more: replay here, at once

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 from ..._core import drive
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ...loop import EventLoop
 
 __all__ = ["Channel", "StreamIterator", "AsyncStreamIterator"]
 
@@ -44,7 +44,7 @@ class Channel:
         "limit",
         "throttled",
         "dropped",
-        "_runtime",
+        "_loop",
         "_lock",
         "_gate",
         "_sleeping",
@@ -62,14 +62,14 @@ class Channel:
         self,
         limit: int,
         want_resume: Callable[["Channel"], None],
-        runtime: "Runtime",
+        loop: "EventLoop",
         shed: Optional[Callable[[Any], int]] = None,
     ) -> None:
         """`shed`: the size of one item, to drop the oldest past `limit` instead of throttling."""
         self.limit = limit
         self.throttled = False  # undelivered past `limit`: the producer stops reading
         self.dropped = 0  # items shed
-        self._runtime = runtime
+        self._loop = loop
         self._lock = threading.Lock()
         self._gate = threading.Lock()  # held while shut: a sleeping consumer blocks on it
         self._gate.acquire()
@@ -99,6 +99,8 @@ class Channel:
                     self._drop_oldest(self._shed)
             elif not self.throttled and self._pending > self.limit:
                 self.throttled = newly = True
+            if not self._sleeping and self._waker is None:  # the consumer is awake
+                return newly
             wakeups = self._claim_wakeups()
         self._wake(*wakeups)
         return newly
@@ -146,7 +148,7 @@ class Channel:
         """`done`: the size of the batch the consumer finished. Returns (batch, its size), or
         (None, 0) at the end, or (_EMPTY, 0) when nothing came within `timeout` seconds
         (None: no limit; 0: do not wait)."""
-        runtime = self._runtime
+        loop = self._loop
         with self._lock:
             self._pending -= done
             resume = self.throttled and self._pending <= self.limit // 4
@@ -156,7 +158,7 @@ class Channel:
             wait = found[0] is _EMPTY and timeout != 0
             # the usual case, a runtime with its own loop thread: sleep, registered in the
             # lock section that found nothing, so that no put can slip in between
-            gate = wait and drive.threaded(runtime) and not runtime.loop.in_loop_thread()
+            gate = wait and not loop.host_driven and not loop.in_loop_thread()
             if gate:
                 self._sleeping = True
         if resume:
@@ -165,10 +167,10 @@ class Channel:
             return found
         if gate:
             self._sleep_registered(timeout)
-        elif runtime.loop.in_loop_thread():
+        elif loop.in_loop_thread():
             raise RuntimeError("waiting for an iterator on the loop thread would deadlock")
         else:
-            drive.wait(runtime, self._has_news, self._sleep, timeout)
+            drive.wait(loop, self._has_news, self._sleep, timeout)
         with self._lock:
             return self._take_locked()
 
@@ -283,9 +285,10 @@ class StreamIterator(_IteratorBase):
         return self
 
     def __next__(self) -> Any:
-        item = self._next_local()
-        if item is not _EMPTY:
-            return item
+        index = self._index
+        if index < len(self._batch):  # `_next_local`, inlined: once per item
+            self._index = index + 1
+            return self._batch[index]
         if self._finished:
             raise StopIteration
         done, self._batch_size = self._batch_size, 0
