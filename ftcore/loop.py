@@ -254,6 +254,7 @@ class EventLoop:
         self._driving = Lock()  # held by the thread running a pass (or run_forever)
         self._forever = False
         self._wanted = False  # a host's run_once waits for a waiter's pass (try_run_once)
+        self.passes = 0  # passes run by run_once and try_run_once so far (see try_run_once)
         self.thread_id: Optional[int] = None
 
     # -- scheduling -------------------------------------------------------------------------
@@ -430,18 +431,27 @@ class EventLoop:
         try:
             self._run_once(timeout)
         finally:
+            self.passes += 1
             self.thread_id = None
             self._driving.release()
 
-    def try_run_once(self, timeout: Optional[float] = None) -> bool:
+    def try_run_once(self, timeout: Optional[float] = None, seen: Optional[int] = None) -> bool:
         """`run_once`, unless another thread is in a pass or wants one: then False at once (a
-        thread that waits by driving the loop then waits the other way instead)."""
+        thread that waits by driving the loop then waits the other way instead).
+
+        `seen`: the `passes` count read before the caller last looked at what it waits for.
+        If another thread's pass ended since, this returns True at once without a pass, so the
+        caller looks again instead of sleeping in the poll for what has already happened."""
         if self._wanted or not self._driving.acquire(False):
             return False
+        if seen is not None and seen != self.passes:
+            self._driving.release()
+            return True
         self.thread_id = get_ident()
         try:
             self._run_once(timeout)
         finally:
+            self.passes += 1
             self.thread_id = None
             self._driving.release()
         return True

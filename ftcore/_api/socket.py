@@ -131,10 +131,11 @@ class SocketTask(Task):
         Options that are neither a dict nor None fail the call (errno 600012) rather than
         raise, as any bad argument does: the keyword callbacks hear it; a warning is logged.
         """
-        error = options_error(options)
-        if error is not None:
-            refuse(self._runtime, SEND_API, error, kwargs)
-            return
+        if type(options) is not dict:  # the usual case skips the call
+            error = options_error(options)
+            if error is not None:
+                refuse(self._runtime, SEND_API, error, kwargs)
+                return
         if self._loop.thread_id == get_ident():
             if kwargs or type(options) is not dict:
                 options = merge_options(options, kwargs)

@@ -35,20 +35,24 @@ def wait(
     """True once `ready()` is true; False if `timeout` seconds (None: no limit) passed first.
 
     `block(seconds)` is the foreign thread's wait (None: no limit), true once ready. `timeout`
-    0 only looks: no pass is run. Each pass sleeps in the kernel for at most the time left."""
+    0 only looks: no pass is run. Each pass sleeps in the kernel for at most the time left.
+    `ready()` is asked before every pass, and a pass that another thread ran in between (which
+    may have made it true) makes it ask again instead of sleeping (`try_run_once`'s `seen`)."""
     if not loop.host_driven:  # its own thread runs it: only that thread may
         return block(timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
+    left = timeout
     while True:
+        seen = loop.passes
         if ready():
             return True
-        left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return False
         if loop.closed:
             return block(left)
-        if loop.try_run_once(left):
-            continue
-        # another thread is in a pass or wants one: leave the loop to it a while
-        if block(DRIVE_SLICE_S if left is None else min(left, DRIVE_SLICE_S)):
-            return True
+        if not loop.try_run_once(left, seen):
+            # another thread is in a pass or wants one: leave the loop to it a while
+            if block(DRIVE_SLICE_S if left is None else min(left, DRIVE_SLICE_S)):
+                return True
+        if deadline is not None:
+            left = deadline - time.monotonic()

@@ -17,6 +17,7 @@ import pytest
 import ftcore
 from ftcore import FtError
 from ftcore.errors import Errno
+from ftcore._core import drive
 from ftcore.loop import EventLoop
 from tests.core.support import InstantTask, ManualTask, Recorder, make_runtime
 from tests.support.waits import WAIT
@@ -36,8 +37,8 @@ def count_passes(rt: ftcore.Runtime) -> List[float]:
     passes: List[float] = []
     try_run_once = rt.loop.try_run_once
 
-    def counted(timeout: Any = None) -> bool:
-        ran = try_run_once(timeout)
+    def counted(timeout: Any = None, seen: Any = None) -> bool:
+        ran = try_run_once(timeout, seen)
         if ran:
             passes.append(timeout)
         return ran
@@ -250,5 +251,31 @@ def test_a_pass_in_progress_refuses_a_waiter_and_holds_a_host_back() -> None:
         others[0].join(WAIT)
         assert refused == [False]
         assert order == ["this pass ends", "other"]
+    finally:
+        loop.close()
+
+
+def test_a_pass_run_elsewhere_after_the_waiter_looked_does_not_put_it_to_sleep() -> None:
+    """Deterministic: another thread's pass makes the wait's condition true just after the
+    waiter found it false; the waiter then looks again instead of sleeping in a pass (it
+    would sleep until its timeout: no event is left to wake it)."""
+    loop = EventLoop(host_driven=True)
+    done: List[bool] = []
+    looks: List[bool] = []
+
+    def ready() -> bool:
+        looks.append(bool(done))
+        if len(looks) == 1:  # the stale look: the host's pass completes it right after
+            loop.call_soon_threadsafe(done.append, True)
+            host_thread = threading.Thread(target=loop.run_once, args=(0,))
+            host_thread.start()
+            host_thread.join(WAIT)
+            return False
+        return bool(done)
+
+    try:
+        assert drive.wait(loop, ready, lambda seconds: False, 2.0)
+        assert loop.passes == 1  # the host's; the waiter ran none
+        assert looks == [False, True]
     finally:
         loop.close()

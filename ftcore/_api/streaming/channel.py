@@ -169,8 +169,8 @@ class Channel:
             self._sleep_registered(timeout)
         elif loop.in_loop_thread():
             raise RuntimeError("waiting for an iterator on the loop thread would deadlock")
-        else:
-            drive.wait(loop, self._has_news, self._sleep, timeout)
+        elif not drive.wait(loop, self._has_news, self._sleep, timeout):
+            return _EMPTY, 0
         with self._lock:
             return self._take_locked()
 
