@@ -4,8 +4,6 @@ None (run the full scan) whenever it could miss one."""
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -14,10 +12,6 @@ from typing import Any, Set
 import pytest
 
 from ftcore._core.entrypoints import declared_names
-from ftcore._core.plugins import BUILTIN_PLUGINS
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 def _dist(root: Path, dirname: str, entry_points: Any) -> Path:
     dist = root / dirname
@@ -114,25 +108,3 @@ def test_another_finder_that_lists_distributions_needs_the_full_scan(
     monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, Finder])
     assert declared_names("ftcore") is None
 
-
-def test_first_use_of_ft_imports_neither_metadata_nor_logging() -> None:
-    """With only the builtins declared, making `ft` skips pluggy's scan (importlib.metadata and
-    `email`); nothing logs, so `logging` stays unimported, and an eventfd waker needs no
-    `socket`."""
-    heavy = ["importlib.metadata", "email", "logging"]
-    if hasattr(os, "eventfd"):
-        heavy.append("socket")
-    code = (
-        "import sys, ftcore; ftcore.ft; "
-        "print(sorted(m for m in %r if m in sys.modules)); "
-        "print(len(ftcore.ft.pm.get_plugins()))" % heavy
-    )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "plugins")])
-    env.pop("FTCORE_DISABLE_PLUGIN_AUTOLOAD", None)
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    modules, plugins = out.stdout.strip().splitlines()
-    assert modules == "[]"
-    assert int(plugins) == len(BUILTIN_PLUGINS)
