@@ -328,7 +328,7 @@ def test_a_read_error_under_sendfile_fails_the_task(
     rt = make_rt()
     path = user_file(rt, "e.bin", os.urandom(4 * MIB))
     inode = os.stat(path).st_ino
-    real_sendfile, real_pread = os.sendfile, os.pread
+    real_sendfile, real_pread, real_preadv = os.sendfile, os.pread, getattr(os, "preadv", None)
     calls: List[int] = []
 
     def failing(real: Callable[..., Any]) -> Callable[..., Any]:
@@ -344,6 +344,8 @@ def test_a_read_error_under_sendfile_fails_the_task(
 
     monkeypatch.setattr(os, "sendfile", failing(real_sendfile))
     monkeypatch.setattr(os, "pread", failing(real_pread))
+    if real_preadv is not None:
+        monkeypatch.setattr(os, "preadv", failing(real_preadv))
     started = time.monotonic()
     error = fail_of(rt.uploadFile(url=http_server.url + "/sink", filePath=path, name="f"))
     assert time.monotonic() - started < 5

@@ -1,6 +1,6 @@
 """`Stream.write_file` against real loopback peers, standing in for peers on another machine
 (`remote_peers`): regions of a real file sent with `os.sendfile` in order with byte writes,
-waiting for writability, the fallback to `os.pread` (sendfile refused, TLS), and the file's own
+waiting for writability, the fallback to reading the file (sendfile refused, TLS), and its own
 failures (ended early, read error)."""
 
 from __future__ import annotations
@@ -162,6 +162,7 @@ def test_a_read_error_of_the_file_is_a_file_error(
 
     monkeypatch.setattr(os, "sendfile", failing)
     monkeypatch.setattr(os, "pread", failing)
+    monkeypatch.setattr(os, "preadv", failing, raising=False)
     stream, _, _ = make_pair(keep_reading_on_write_error=True)
     error = loop_thread.call(_write_file_error, stream, FileRegion(fd, 0, 100))
     assert type(error) is FileError and error.errno == errno.EIO

@@ -1,8 +1,8 @@
 """Which route a file region takes by where the peer is: a peer on this machine (a loopback
-address, a Unix socket) gets `os.pread` and send, since its kernel copies the page cache's
-pages into the reader itself and sendfile measured slower there; any other peer gets
-`os.sendfile` (tests/net/test_stream_files.py runs that route). The peer is asked for at the
-first file only: a stream that sends none never asks."""
+address, a Unix socket) gets reads (`os.preadv` into one reused buffer) and send, since its
+kernel copies the page cache's pages into the reader itself and sendfile measured slower
+there; any other peer gets `os.sendfile` (tests/net/test_stream_files.py runs that route).
+The peer is asked for at the first file only: a stream that sends none never asks."""
 
 from __future__ import annotations
 
@@ -66,13 +66,24 @@ def test_real_sockets_are_classified() -> None:
             sock.close()
 
 
+@pytest.mark.parametrize("preadv", [True, False], ids=["preadv-reused-buffer", "pread"])
 def test_a_loopback_stream_sends_regions_without_sendfile(
-    loop_thread: LoopThread, net: Net, data_file: Tuple[int, bytes], monkeypatch: Any
+    loop_thread: LoopThread,
+    net: Net,
+    data_file: Tuple[int, bytes],
+    monkeypatch: Any,
+    preadv: bool,
 ) -> None:
+    """16 MiB, more than the socket buffers hold: chunks leave in pieces while the region
+    waits, and the reused buffer is read into again only once its chunk has gone."""
+
     def no_sendfile(*args: Any) -> int:
         raise AssertionError("sendfile called for a loopback peer")
 
     monkeypatch.setattr(os, "sendfile", no_sendfile)
+    if preadv and not hasattr(os, "preadv"):
+        pytest.skip("no os.preadv here")
+    monkeypatch.setattr(stream_module, "_PREADV", preadv)
     fd, content = data_file
     with listener() as server:
         rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
@@ -90,6 +101,7 @@ def test_a_loopback_stream_sends_regions_without_sendfile(
             len(content) + 10,
             None,
         )
+        assert loop_thread.call(lambda: stream._file_buffer) is None  # no file waits: let go
         loop_thread.call(stream.abort)
 
 
