@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 __all__ = ["Sandbox"]
 
-_NAME_ATTEMPTS = 100  # random names tried before giving up, as tempfile does
+_NAME_ATTEMPTS = 100  # random names tried before leaving the choice to tempfile
 
 
 class Sandbox:
