@@ -67,7 +67,7 @@ class Runtime:
         self._tasks: Dict[int, "Tracked"] = {}
         self._transports: Dict[str, Any] = {}
         self._net: "Optional[Net]" = None
-        self._closed = False
+        self._closer: Optional[int] = None  # the thread that runs close()
         self._shut = threading.Event()  # set once close() has finished
         self._thread: Optional[threading.Thread] = None
         if autostart:
@@ -172,7 +172,7 @@ class Runtime:
             from .._net import Net
 
             with self._lock:
-                if self._closed:
+                if self._closer is not None:
                     raise FtError(Errno.TRANSPORT_UNAVAILABLE, "the runtime is closed")
                 net = self._net
                 if net is None:
@@ -237,7 +237,7 @@ class Runtime:
 
     def _track(self, task: "Tracked") -> None:
         with self._lock:
-            if self._closed:
+            if self._closer is not None:
                 raise RuntimeError("this Runtime is closed")
             self._tasks[task.id] = task
 
@@ -258,14 +258,18 @@ class Runtime:
     def close(self) -> None:
         """Abort every task, close every socket, stop the loop and remove the temp area. A
         close() racing another returns once the first has finished: whichever returns, the
-        runtime's threads and sockets are gone."""
+        runtime's threads and sockets are gone. One made by the closing thread itself (a
+        listener the shutdown calls on a host-driven runtime) returns at once."""
         if self.loop.in_loop_thread():
             raise RuntimeError("close() on the loop thread would deadlock; use another thread")
+        me = threading.get_ident()
         with self._lock:
-            closing = self._closed
-            self._closed = True
-        if closing:
-            self._shut.wait()
+            closer = self._closer
+            if closer is None:
+                self._closer = me
+        if closer is not None:
+            if closer != me:
+                self._shut.wait()
             return
         try:
             self._tear_down()
@@ -303,7 +307,7 @@ class Runtime:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._closer is not None
 
     @property
     def host_driven(self) -> bool:
