@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
 
-from ftcore._net import Net
+from ftcore._net import Connected, Net, Stream
 from ftcore.loop import EventLoop
 from tests.support.events import EventQueue
 from tests.support.waits import WAIT, flush
@@ -81,6 +81,50 @@ class StreamEvents(EventQueue):
 
     def closed(self) -> None:
         self.put("closed")
+
+
+def dial(loop_thread: LoopThread, net: Net, host: str, port: int, **options: Any) -> StreamEvents:
+    rec = StreamEvents()
+    called_inside: List[bool] = []
+
+    def start() -> None:
+        net.dial(host, port, rec.done, **options)
+        called_inside.append(bool(rec.log))
+
+    loop_thread.call(start)
+    assert called_inside == [False], "done ran inside dial()"
+    return rec
+
+
+def connected(rec: StreamEvents) -> Connected:
+    result = rec.expect("done")
+    assert isinstance(result, Connected), result
+    return result
+
+
+Pair = Tuple[Stream, socket.socket, StreamEvents]
+
+
+@pytest.fixture
+def make_pair(loop_thread: LoopThread, net: Net) -> Iterator[Callable[..., Pair]]:
+    """`make_pair(**stream_options)`: a plain stream on the loop and its blocking peer."""
+    made: List[Pair] = []
+
+    def make(**options: Any) -> Pair:
+        with listener() as server:
+            rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
+            result = connected(rec)
+            peer, _ = server.accept()
+        rec.log.clear()
+        peer.settimeout(WAIT)
+        stream = loop_thread.call(net.stream, result.sock, rec, **options)
+        made.append((stream, peer, rec))
+        return stream, peer, rec
+
+    yield make
+    for stream, peer, _ in made:
+        loop_thread.call(stream.abort)
+        peer.close()
 
 
 @pytest.fixture

@@ -11,32 +11,21 @@ from typing import Any, List
 
 import pytest
 
-from ftcore._net import Connected, DialError, Net
+from ftcore._net import DialError, Net
 from ftcore.transports import TlsSettings
-from tests.net.support import LoopThread, StreamEvents, blackhole, listener, refused_port
+from tests.net.support import (
+    LoopThread,
+    StreamEvents,
+    blackhole,
+    connected,
+    dial,
+    listener,
+    refused_port,
+)
 from tests.peers.lifecycle import open_fd_count
 from tests.support.waits import WAIT
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def dial(loop_thread: LoopThread, net: Net, host: str, port: int, **options: Any) -> StreamEvents:
-    rec = StreamEvents()
-    called_inside: List[bool] = []
-
-    def start() -> None:
-        net.dial(host, port, rec.done, **options)
-        called_inside.append(bool(rec.log))
-
-    loop_thread.call(start)
-    assert called_inside == [False], "done ran inside dial()"
-    return rec
-
-
-def connected(rec: StreamEvents) -> Connected:
-    result = rec.expect("done")
-    assert isinstance(result, Connected), result
-    return result
 
 
 def failed(rec: StreamEvents, kind: str) -> DialError:

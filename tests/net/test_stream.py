@@ -8,14 +8,13 @@ import socket
 import threading
 import time
 import tracemalloc
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Callable, List
 
 import pytest
 
-from ftcore._net import Net, Stream, StreamClosed
+from ftcore._net import Net, StreamClosed
 from ftcore.transports import TlsSettings
-from tests.net.support import LoopThread, StreamEvents, listener, pattern
-from tests.net.test_dial import connected, dial
+from tests.net.support import LoopThread, Pair, connected, dial, listener, pattern
 from tests.peers.lifecycle import reset_close
 from tests.support.waits import WAIT
 
@@ -23,22 +22,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def pair(loop_thread: LoopThread, net: Net) -> Iterator[Tuple[Stream, socket.socket, StreamEvents]]:
-    """A stream (client side, on the loop) and the blocking peer socket it is connected to."""
-    with listener() as server:
-        rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
-        result = connected(rec)
-        peer, _ = server.accept()
-    rec.log.clear()  # the stream's events only
-    peer.settimeout(WAIT)
-    stream = loop_thread.call(
-        net.stream, result.sock, rec, high_water=64 * 1024, low_water=16 * 1024
-    )
-    try:
-        yield stream, peer, rec
-    finally:
-        loop_thread.call(stream.abort)
-        peer.close()
+def pair(make_pair: Callable[..., Pair]) -> Pair:
+    """A stream (client side, on the loop, 64/16 KiB watermarks) and its blocking peer."""
+    return make_pair(high_water=64 * 1024, low_water=16 * 1024)  # type: ignore[no-any-return]
 
 
 def read_exactly(peer: socket.socket, size: int) -> bytes:
@@ -309,7 +295,6 @@ def test_a_write_that_fails_while_queued_wakes_the_paused_producer(
         assert rec.log[-1][0] in ("eof", "lost")
         loop_thread.call(stream.close_now)
         assert net.live()["streams"] == 0
-
 
 
 def test_tls_stream_carries_large_writes(

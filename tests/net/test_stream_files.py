@@ -9,46 +9,27 @@ import errno
 import os
 import socket
 import threading
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
 from ftcore._net import Net, Stream
 from ftcore._net.stream import FileEnded, FileError, FileRegion
 from ftcore.transports import TlsSettings
-from tests.net.support import LoopThread, StreamEvents, listener, remote_peers  # noqa: F401
-from tests.net.test_dial import connected, dial
+from tests.net.support import (  # noqa: F401  (remote_peers: a fixture)
+    LoopThread,
+    StreamEvents,
+    connected,
+    dial,
+    listener,
+    remote_peers,
+)
 from tests.net.test_stream import pattern, read_exactly
 from tests.support.waits import WAIT
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("remote_peers")]
 
 MIB = 2**20
-
-
-Pair = Tuple[Stream, socket.socket, StreamEvents]
-
-
-@pytest.fixture
-def make_pair(loop_thread: LoopThread, net: Net) -> Iterator[Callable[..., Pair]]:
-    """`make_pair(**stream_options)`: a plain stream on the loop and its blocking peer."""
-    made: List[Pair] = []
-
-    def make(**options: Any) -> Pair:
-        with listener() as server:
-            rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
-            result = connected(rec)
-            peer, _ = server.accept()
-        rec.log.clear()
-        peer.settimeout(WAIT)
-        stream = loop_thread.call(net.stream, result.sock, rec, **options)
-        made.append((stream, peer, rec))
-        return stream, peer, rec
-
-    yield make
-    for stream, peer, _ in made:
-        loop_thread.call(stream.abort)
-        peer.close()
 
 
 def read_in_background(peer: socket.socket, size: int) -> Tuple[threading.Thread, List[bytes]]:

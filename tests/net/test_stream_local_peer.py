@@ -12,13 +12,10 @@ from typing import Any, List, Tuple
 
 import pytest
 
-from ftcore._net import Net
 from ftcore._net import stream as stream_module
 from ftcore._net.stream import FileRegion, _local_peer
-from tests.net.support import LoopThread, listener
-from tests.net.test_dial import connected, dial
+from tests.net.support import LoopThread
 from tests.net.test_stream import read_exactly
-from tests.support.waits import WAIT
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -69,7 +66,7 @@ def test_real_sockets_are_classified() -> None:
 @pytest.mark.parametrize("preadv", [True, False], ids=["preadv-reused-buffer", "pread"])
 def test_a_loopback_stream_sends_regions_without_sendfile(
     loop_thread: LoopThread,
-    net: Net,
+    make_pair: Any,
     data_file: Tuple[int, bytes],
     monkeypatch: Any,
     preadv: bool,
@@ -85,28 +82,21 @@ def test_a_loopback_stream_sends_regions_without_sendfile(
         pytest.skip("no os.preadv here")
     monkeypatch.setattr(stream_module, "_PREADV", preadv)
     fd, content = data_file
-    with listener() as server:
-        rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
-        result = connected(rec)
-        peer, _ = server.accept()
-    with peer:
-        peer.settimeout(WAIT)
-        stream = loop_thread.call(net.stream, result.sock, rec)
-        assert loop_thread.call(lambda: stream.zero_copy) is False
-        loop_thread.call(stream.write, b"head:")
-        loop_thread.call(stream.write_file, FileRegion(fd, 0, len(content)))
-        loop_thread.call(stream.write, b":tail")
-        assert read_exactly(peer, len(content) + 10) == b"head:" + content + b":tail"
-        assert loop_thread.call(lambda: (stream.sent, stream.write_error)) == (
-            len(content) + 10,
-            None,
-        )
-        assert loop_thread.call(lambda: stream._file_buffer) is None  # no file waits: let go
-        loop_thread.call(stream.abort)
+    stream, peer, _ = make_pair()
+    assert loop_thread.call(lambda: stream.zero_copy) is False
+    loop_thread.call(stream.write, b"head:")
+    loop_thread.call(stream.write_file, FileRegion(fd, 0, len(content)))
+    loop_thread.call(stream.write, b":tail")
+    assert read_exactly(peer, len(content) + 10) == b"head:" + content + b":tail"
+    assert loop_thread.call(lambda: (stream.sent, stream.write_error)) == (
+        len(content) + 10,
+        None,
+    )
+    assert loop_thread.call(lambda: stream._file_buffer) is None  # no file waits: let go
 
 
 def test_the_peer_is_asked_for_at_the_first_file_only(
-    loop_thread: LoopThread, net: Net, data_file: Tuple[int, bytes], monkeypatch: Any
+    loop_thread: LoopThread, make_pair: Any, data_file: Tuple[int, bytes], monkeypatch: Any
 ) -> None:
     asked: List[Any] = []
 
@@ -116,19 +106,12 @@ def test_the_peer_is_asked_for_at_the_first_file_only(
 
     monkeypatch.setattr(stream_module, "_local_peer", local_peer)
     fd, content = data_file
-    with listener() as server:
-        rec = dial(loop_thread, net, "127.0.0.1", server.getsockname()[1])
-        result = connected(rec)
-        peer, _ = server.accept()
-    with peer:
-        peer.settimeout(WAIT)
-        stream = loop_thread.call(net.stream, result.sock, rec)
-        loop_thread.call(stream.write, b"bytes only")
-        assert read_exactly(peer, 10) == b"bytes only"
-        assert asked == []
-        half = len(content) // 2
-        loop_thread.call(stream.write_file, FileRegion(fd, 0, half))
-        loop_thread.call(stream.write_file, FileRegion(fd, half, len(content) - half))
-        assert read_exactly(peer, len(content)) == content
-        assert asked == [result.sock]
-        loop_thread.call(stream.abort)
+    stream, peer, _ = make_pair()
+    loop_thread.call(stream.write, b"bytes only")
+    assert read_exactly(peer, 10) == b"bytes only"
+    assert asked == []
+    half = len(content) // 2
+    loop_thread.call(stream.write_file, FileRegion(fd, 0, half))
+    loop_thread.call(stream.write_file, FileRegion(fd, half, len(content) - half))
+    assert read_exactly(peer, len(content)) == content
+    assert asked == [stream.sock]
