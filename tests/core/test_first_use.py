@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ftcore._core.plugins import BUILTIN_PLUGINS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,3 +42,14 @@ def test_first_use_of_ft_leaves_the_heavy_modules_unimported() -> None:
     modules, plugins = out.stdout.strip().splitlines()
     assert modules == "[]"
     assert int(plugins) == len(BUILTIN_PLUGINS)
+
+
+def test_an_unknown_lazy_name_is_an_attribute_error() -> None:
+    import ftcore
+    from ftcore._api import lazy
+
+    with pytest.raises(AttributeError, match="no_such_name"):
+        lazy.no_such_name  # noqa: B018
+    with pytest.raises(AttributeError, match="no_such_name"):
+        ftcore.no_such_name  # noqa: B018
+    assert lazy.RequestTask is ftcore.RequestTask

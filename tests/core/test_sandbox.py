@@ -87,3 +87,21 @@ def test_a_given_root_is_kept_and_only_this_runtimes_temp_area_removed(tmp_path:
     assert Path(box.user).is_dir() and Path(box.temp).is_dir()
     box.close()
     assert Path(box.user).is_dir() and not Path(box.temp).exists()
+
+
+def test_names_that_keep_clashing_leave_the_choice_to_tempfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every random name taken (a fixed `os.urandom`): after its attempts the sandbox lets
+    `tempfile.mkdtemp` pick, as it does for an unusable temp directory."""
+    monkeypatch.delitem(sys.modules, "tempfile")  # as in a fresh interpreter (restored after)
+    monkeypatch.setattr(os, "urandom", lambda size: b"\0" * size)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    taken = tmp_path / ("ftcore-" + (b"\0" * 6).hex())
+    taken.mkdir()
+    box = Sandbox(None)
+    try:
+        assert Path(box.root).parent == tmp_path.resolve() and Path(box.root) != taken
+        assert Path(box.root).name.startswith("ftcore-")
+    finally:
+        box.close()

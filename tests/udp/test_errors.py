@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import socket
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
 from ftcore import hookimpl
+from ftcore._api.udp_checks import Reported
 from tests.udp.support import HOSTS, free_port, listen
 from tests.support.waits import barrier
 from tests.support.runtimes import new_runtime
@@ -314,3 +315,14 @@ def test_a_broken_policy_is_errcode_minus_1_and_logged(caplog: pytest.LogCapture
         res = events.error()
     assert res == {"errMsg": "send:fail internal error: policy bug", "errCode": -1}
     assert any("policy bug" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
+
+
+def test_reported_passes_through_what_is_not_a_failure_of_the_call() -> None:
+    """KeyboardInterrupt and SystemExit leave a call unreported: they are not ours to turn
+    into an onError (the three kinds of failure are above: refusals, OS errors, bugs)."""
+    heard: List[Any] = []
+    for interruption in (KeyboardInterrupt, SystemExit):
+        with pytest.raises(interruption):
+            with Reported(lambda *args: heard.append(args), "send"):
+                raise interruption()
+    assert heard == []
