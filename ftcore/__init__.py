@@ -49,21 +49,6 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-# Public names whose module loads on first use (through `ftcore._api.lazy`), so `import ftcore`
-# stays nearly as cheap as pluggy (the loop, sockets and the sandbox come with the first runtime).
-_LAZY = frozenset(
-    {
-        "Runtime",
-        "RequestTask",
-        "DownloadTask",
-        "UploadTask",
-        "EventSource",
-        "SocketTask",
-        "UDPSocket",
-        "TCPSocket",
-    }
-)
-
 _default: "Optional[DefaultRuntime]" = None
 _default_lock = threading.Lock()
 
@@ -91,10 +76,12 @@ def _default_runtime() -> "DefaultRuntime":
 
 
 def __getattr__(name: str) -> Any:
-    """`ft` (made on first use, remade after it is closed) and the `_LAZY` names."""
+    """`ft` (made on first use, remade after it is closed), and the public names not imported
+    above: their modules load on first use (through `ftcore._api.lazy`), so `import ftcore`
+    stays nearly as cheap as pluggy (the loop, sockets and the sandbox come with a runtime)."""
     if name == "ft":
         return _default_runtime()
-    if name not in _LAZY:
+    if name not in __all__:
         raise AttributeError("module 'ftcore' has no attribute %r" % name)
     from ._api import lazy
 
